@@ -1,0 +1,209 @@
+//! The crash-safe commit of received instances into blob store and catalogue together.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use mira_dicom::InstanceAttributes;
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::{NewLocation, existing_instance, upsert_instance};
+use crate::{BlobKey, BlobStore, Catalogue, StagingFile, StoreError};
+
+/// What to do when an instance arrives whose SOP Instance UID is stored already with
+/// *different* content. (Identical content is always a harmless duplicate.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictPolicy {
+    /// Keep what is stored and acknowledge the new copy without storing it.
+    #[default]
+    KeepFirst,
+    /// Store the new object in place of the old one.
+    Replace,
+    /// Refuse the new object.
+    Reject,
+}
+
+/// A received instance, parsed, digested and fsynced in the staging directory.
+#[derive(Debug)]
+pub struct StagedInstance {
+    /// The staging file; already synced with [`StagingFile::sync`].
+    pub file: StagingFile,
+    /// Its key: the SHA-256 of its data set bytes.
+    pub key: BlobKey,
+    /// Its indexed attributes.
+    pub attributes: InstanceAttributes,
+    /// Offset of the data set in the file.
+    pub dataset_offset: u64,
+    /// File size.
+    pub size_bytes: u64,
+    /// `import` or the calling AE title.
+    pub received_from: String,
+}
+
+/// What became of one staged instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// New instance, now stored.
+    Stored,
+    /// The same data set was stored already; nothing changed.
+    Duplicate,
+    /// Different content under a stored SOP Instance UID replaced the old object.
+    Replaced,
+    /// Different content under a stored SOP Instance UID; the stored object was kept.
+    KeptExisting,
+    /// Different content under a stored SOP Instance UID; refused by policy.
+    RejectedConflict,
+}
+
+impl Outcome {
+    /// Whether the archive now holds this instance's content.
+    pub fn is_stored(self) -> bool {
+        matches!(
+            self,
+            Outcome::Stored | Outcome::Replaced | Outcome::Duplicate
+        )
+    }
+}
+
+/// Blob store, catalogue and the conflict policy, opened together.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    /// The catalogue.
+    pub catalogue: Catalogue,
+    /// The blob store.
+    pub blobs: BlobStore,
+    policy: ConflictPolicy,
+}
+
+/// Result of the start-up consistency pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    /// Blobs no instance referenced, removed.
+    pub orphans_removed: usize,
+    /// Instances whose blob is missing (should never happen; reported, not deleted).
+    pub missing_blobs: Vec<String>,
+}
+
+impl Archive {
+    /// Opens the archive under `data_dir` (catalogue at `catalogue.sqlite`, blobs under
+    /// `blobs/`), empties the staging directory and removes orphaned blobs.
+    pub async fn open(
+        data_dir: &Path,
+        policy: ConflictPolicy,
+    ) -> Result<(Self, Recovery), StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(StoreError::io("create directory", data_dir.to_path_buf()))?;
+        let blobs = BlobStore::open(data_dir)?;
+        let catalogue = Catalogue::open(&data_dir.join("catalogue.sqlite")).await?;
+        let archive = Archive {
+            catalogue,
+            blobs,
+            policy,
+        };
+        let recovery = archive.recover().await?;
+        Ok((archive, recovery))
+    }
+
+    /// The conflict policy in force.
+    pub fn policy(&self) -> ConflictPolicy {
+        self.policy
+    }
+
+    async fn recover(&self) -> Result<Recovery, StoreError> {
+        let referenced = self.catalogue.referenced_blob_keys().await?;
+        let present = self.blobs.list().await?;
+        let mut recovery = Recovery::default();
+        let mut present_set = std::collections::HashSet::with_capacity(present.len());
+        for key in present {
+            if referenced.contains(key.as_str()) {
+                present_set.insert(key.as_str().to_string());
+            } else {
+                tracing::info!(blob = %key, "removing orphaned blob");
+                self.blobs.delete(&key).await?;
+                recovery.orphans_removed += 1;
+            }
+        }
+        recovery.missing_blobs = referenced
+            .into_iter()
+            .filter(|k| !present_set.contains(k))
+            .collect();
+        for key in &recovery.missing_blobs {
+            tracing::error!(blob = %key, "catalogue references a blob that is missing");
+        }
+        Ok(recovery)
+    }
+
+    /// Commits a batch of staged instances: one catalogue transaction, one fsync per touched
+    /// directory. The order is what makes it crash-safe: (1) decide each instance inside the
+    /// transaction, (2) rename accepted files into place, (3) fsync their directories,
+    /// (4) commit, (5) delete blobs that replaced instances no longer reference. A crash before
+    /// (4) leaves orphans, which [`Archive::open`] removes; a crash after it loses nothing.
+    ///
+    /// Fails as a whole: either every outcome is returned, or none was committed.
+    pub async fn commit_batch(
+        &self,
+        batch: Vec<StagedInstance>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let mut tx = self.catalogue.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut adopted: Vec<BlobKey> = Vec::new();
+        let mut superseded: Vec<BlobKey> = Vec::new();
+
+        let result: Result<(), StoreError> = async {
+            for staged in batch {
+                let existing =
+                    existing_instance(&mut tx, &staged.attributes.sop_instance_uid).await?;
+                let outcome = match &existing {
+                    None => Outcome::Stored,
+                    Some(row) if row.dataset_digest == staged.key.as_str() => Outcome::Duplicate,
+                    Some(_) => match self.policy {
+                        ConflictPolicy::KeepFirst => Outcome::KeptExisting,
+                        ConflictPolicy::Replace => Outcome::Replaced,
+                        ConflictPolicy::Reject => Outcome::RejectedConflict,
+                    },
+                };
+                if matches!(outcome, Outcome::Stored | Outcome::Replaced) {
+                    let location = NewLocation {
+                        key: &staged.key,
+                        dataset_offset: staged.dataset_offset,
+                        size_bytes: staged.size_bytes,
+                        received_from: &staged.received_from,
+                    };
+                    upsert_instance(&mut tx, &staged.attributes, &location).await?;
+                    dirs.insert(self.blobs.adopt(staged.file, &staged.key)?);
+                    adopted.push(staged.key.clone());
+                    if let Some(old) = existing {
+                        superseded.push(BlobKey::parse(&old.blob_key)?);
+                    }
+                }
+                outcomes.push(outcome);
+            }
+            self.blobs.sync_dirs(&dirs)?;
+            Ok(())
+        }
+        .await;
+
+        let committed = match result {
+            Ok(()) => tx.commit().await.map_err(StoreError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = committed {
+            // Nothing references the files renamed in this batch; remove them now rather
+            // than at the next start.
+            for key in &adopted {
+                if let Err(cleanup) = self.blobs.delete(key).await {
+                    tracing::warn!(blob = %key, error = %cleanup, "could not remove blob of failed batch");
+                }
+            }
+            return Err(e);
+        }
+        for key in superseded {
+            if let Err(e) = self.blobs.delete(&key).await {
+                tracing::warn!(blob = %key, error = %e, "could not remove replaced blob; it will be removed at next start");
+            }
+        }
+        Ok(outcomes)
+    }
+}

@@ -1,0 +1,31 @@
+//! mira's storage: the catalogue and the blob store, and the one operation that writes both.
+//!
+//! - [`blob`]: [`BlobStore`], where instance files live. Files are content-addressed by the
+//!   SHA-256 of their data set ([`BlobKey`]), fanned out over 256 directories. Reads, listing
+//!   and deletion go through `object_store`; writes go through a staging directory on the same
+//!   filesystem so that a file is fsynced *before* it appears under its final name.
+//! - [`catalogue`]: [`Catalogue`], the sqlx/SQLite index of patients, studies, series and
+//!   instances, with its migrations (`migrations/sqlite`).
+//! - [`archive`]: [`Archive::commit_batch`], the crash-safe commit of a batch of staged
+//!   instances: decide each against what is stored (new, duplicate, conflict policy), rename
+//!   accepted files into place, fsync their directories, then commit the catalogue
+//!   transaction. Nothing is acknowledged before that commit returns.
+//!
+//! This crate knows nothing of DIMSE, HTTP or how instances arrive; it stores what
+//! `mira-ingest` hands it.
+//!
+//! # Invariants
+//! - An instance row exists only if its blob is durable under its final name.
+//! - A blob without a row is an orphan: left by a crash between rename and commit, or by a
+//!   replaced instance. [`Archive::open`] removes orphans and leftover staging files.
+#![warn(missing_docs)]
+
+pub mod archive;
+pub mod blob;
+pub mod catalogue;
+mod error;
+
+pub use archive::{Archive, ConflictPolicy, Outcome, StagedInstance};
+pub use blob::{BlobKey, BlobStore, StagingFile};
+pub use catalogue::{Catalogue, InstanceLocation, PatientRow, SeriesRow, StudyRow};
+pub use error::StoreError;

@@ -1,0 +1,164 @@
+//! Configuration: defaults, then a TOML file, then `MIRA__SECTION__KEY` environment variables,
+//! then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use mira_ingest::ConflictPolicy;
+use mira_net::ScpConfig;
+use serde::{Deserialize, Serialize};
+
+/// Everything `mira` can be told. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the catalogue (`catalogue.sqlite`) and the blobs (`blobs/`) live.
+    pub data_dir: PathBuf,
+    /// The archive.
+    pub archive: ArchiveConfig,
+    /// The DIMSE service provider.
+    pub dimse: ScpConfig,
+    /// The HTTP server.
+    pub http: HttpConfig,
+}
+
+/// Archive settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// What to do with a different object under a stored SOP Instance UID:
+    /// `keep-first`, `replace` or `reject`.
+    pub conflict_policy: ConflictPolicy,
+    /// Most instances committed in one catalogue transaction.
+    pub max_batch: usize,
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address and port of health, readiness and metrics.
+    pub listen: SocketAddr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("mira-data"),
+            archive: ArchiveConfig::default(),
+            dimse: ScpConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            conflict_policy: ConflictPolicy::KeepFirst,
+            max_batch: 64,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:8042".parse().expect("valid address"),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file (if any) and overlays the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("config file {} is not valid TOML", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        overlay_env(&mut table, std::env::vars())?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .context("invalid configuration (file and MIRA__* environment)")?;
+        Ok(config)
+    }
+}
+
+/// Applies `MIRA__A__B=value` as `[a] b = value`. Values are read as TOML when they parse as
+/// TOML (numbers, booleans, arrays), as strings otherwise.
+fn overlay_env(
+    table: &mut toml::Table,
+    vars: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<()> {
+    for (name, raw) in vars {
+        let Some(path) = name.strip_prefix("MIRA__") else {
+            continue;
+        };
+        let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
+        if keys.iter().any(String::is_empty) {
+            bail!("environment variable {name}: empty key");
+        }
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.clone()));
+        let (last, parents) = keys.split_last().expect("at least one key");
+        let mut cursor = &mut *table;
+        for key in parents {
+            let entry = cursor
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            cursor = entry
+                .as_table_mut()
+                .with_context(|| format!("environment variable {name}: {key} is not a section"))?;
+        }
+        cursor.insert(last.clone(), value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let mut table: toml::Table = "data_dir = \"/a\"\n[dimse]\nae_title = \"FILE\"\n"
+            .parse()
+            .unwrap();
+        let vars = [
+            ("MIRA__DIMSE__AE_TITLE".to_string(), "ENV".to_string()),
+            ("MIRA__DIMSE__MAX_ASSOCIATIONS".to_string(), "3".to_string()),
+            (
+                "MIRA__ARCHIVE__CONFLICT_POLICY".to_string(),
+                "reject".to_string(),
+            ),
+            (
+                "MIRA__DIMSE__ALLOWED_CALLING_AE_TITLES".to_string(),
+                "[\"CT1\", \"OP1\"]".to_string(),
+            ),
+            ("PATH".to_string(), "/bin".to_string()),
+        ];
+        overlay_env(&mut table, vars.into_iter()).unwrap();
+        let config: Config = toml::Value::Table(table).try_into().unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/a"));
+        assert_eq!(config.dimse.ae_title, "ENV");
+        assert_eq!(config.dimse.max_associations, 3);
+        assert_eq!(config.dimse.allowed_calling_ae_titles, ["CT1", "OP1"]);
+        assert_eq!(config.archive.conflict_policy, ConflictPolicy::Reject);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let table: toml::Table = "[dimse]\nae_tittle = \"X\"\n".parse().unwrap();
+        let result: Result<Config, _> = toml::Value::Table(table).try_into();
+        assert!(result.is_err());
+    }
+}

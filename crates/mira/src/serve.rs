@@ -1,0 +1,98 @@
+//! `mira serve`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use mira_ingest::{Ingest, IngestConfig};
+use mira_net::StoreScp;
+use mira_store::Archive;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// DIMSE listen address (default from configuration: 0.0.0.0:11112).
+    #[arg(long)]
+    dicom_listen: Option<SocketAddr>,
+    /// HTTP listen address (default from configuration: 127.0.0.1:8042).
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    /// This node's AE title.
+    #[arg(long)]
+    ae_title: Option<String>,
+}
+
+pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(addr) = args.dicom_listen {
+        config.dimse.listen = addr;
+    }
+    if let Some(addr) = args.http_listen {
+        config.http.listen = addr;
+    }
+    if let Some(ae) = args.ae_title {
+        config.dimse.ae_title = ae;
+    }
+    let (archive, recovery) = Archive::open(&config.data_dir, config.archive.conflict_policy)
+        .await
+        .with_context(|| format!("cannot open the archive in {}", config.data_dir.display()))?;
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        orphans_removed = recovery.orphans_removed,
+        missing_blobs = recovery.missing_blobs.len(),
+        "archive opened"
+    );
+    let ingest = Ingest::start(
+        archive,
+        &IngestConfig {
+            max_batch: config.archive.max_batch,
+            ..Default::default()
+        },
+    );
+
+    let dimse_listener = TcpListener::bind(config.dimse.listen)
+        .await
+        .with_context(|| format!("cannot listen for DICOM on {}", config.dimse.listen))?;
+    let http_listener = TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
+    let dimse_addr = dimse_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+    tracing::info!(%dimse_addr, %http_addr, ae_title = config.dimse.ae_title, "mira serving");
+    // one machine-readable line, for scripts and tests that bind port 0
+    println!("mira listening dimse={dimse_addr} http={http_addr}");
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let scp = Arc::new(StoreScp::new(config.dimse.clone(), ingest.clone()));
+    let dimse = tokio::spawn(scp.serve(dimse_listener, shutdown_rx.clone()));
+    let mut http_shutdown = shutdown_rx.clone();
+    let http = tokio::spawn(mira_web::serve(http_listener, ingest.clone(), async move {
+        let _ = http_shutdown.changed().await;
+    }));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new associations; open ones may finish");
+    let _ = shutdown_tx.send(true);
+    dimse.await.context("DIMSE task")?.context("DIMSE server")?;
+    http.await.context("HTTP task")?.context("HTTP server")?;
+    ingest.archive().catalogue.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
