@@ -31,4 +31,4 @@ pub mod syntax;
 pub mod validate;
 
 pub use attributes::InstanceAttributes;
-pub use validate::{InvalidInstance, ParsedInstance, parse_instance};
+pub use validate::{InvalidInstance, ParsedInstance, parse_instance, parse_instance_from};

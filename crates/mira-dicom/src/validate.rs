@@ -1,7 +1,7 @@
 //! Parsing a PS3.10 file and deciding whether the archive can keep it.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use dicom_dictionary_std::uids;
@@ -93,9 +93,16 @@ impl InvalidInstance {
 /// Parses the whole file at `path` (pixel data included, so that a truncated file is caught
 /// here and not when a viewer opens it) and checks what the archive needs.
 pub fn parse_instance(path: &Path) -> Result<ParsedInstance, InvalidInstance> {
-    let mut reader = BufReader::new(File::open(path)?);
-    let head = read_head(&mut reader)?;
-    drop(reader);
+    parse_instance_from(BufReader::new(File::open(path)?))
+}
+
+/// [`parse_instance`] over any seekable source: a file, or bytes in a `Cursor`.
+pub fn parse_instance_from<R: Read + Seek>(
+    mut source: R,
+) -> Result<ParsedInstance, InvalidInstance> {
+    let len = source.seek(SeekFrom::End(0))?;
+    source.rewind()?;
+    let head = read_head(&mut source)?;
 
     let meta = &head.meta;
     if trim_uid(meta.media_storage_sop_class_uid()) == uids::MEDIA_STORAGE_DIRECTORY_STORAGE {
@@ -106,9 +113,11 @@ pub fn parse_instance(path: &Path) -> Result<ParsedInstance, InvalidInstance> {
         return Err(InvalidInstance::UnsupportedTransferSyntax(ts));
     }
 
-    check_structure(path, head.dataset_offset, &ts)?;
+    check_structure(&mut source, head.dataset_offset, len, &ts)?;
+    // dicom-object reads from the DICM prefix on, without the preamble
+    source.seek(SeekFrom::Start(128))?;
     let object = OpenFileOptions::new()
-        .open_file(path)
+        .from_reader(source)
         .map_err(|e| InvalidInstance::BadDataSet(error_chain(&e)))?;
     let attributes =
         InstanceAttributes::from_object(&object, &ts).map_err(InvalidInstance::MissingAttribute)?;
@@ -130,7 +139,12 @@ pub fn parse_instance(path: &Path) -> Result<ParsedInstance, InvalidInstance> {
 }
 
 /// Runs the structural pre-pass (see [`crate::preflight`]) on the data set.
-fn check_structure(path: &Path, dataset_offset: u64, ts_uid: &str) -> Result<(), InvalidInstance> {
+fn check_structure<R: Read + Seek>(
+    source: &mut R,
+    dataset_offset: u64,
+    len: u64,
+    ts_uid: &str,
+) -> Result<(), InvalidInstance> {
     use crate::preflight::{Encoding, StructureError, check};
 
     let encoding = match ts_uid {
@@ -142,9 +156,7 @@ fn check_structure(path: &Path, dataset_offset: u64, ts_uid: &str) -> Result<(),
         uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => return Ok(()),
         _ => Encoding::ExplicitLittle,
     };
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    check(file, dataset_offset, len, encoding).map_err(|e| match e {
+    check(source, dataset_offset, len, encoding).map_err(|e| match e {
         StructureError::TooDeep => InvalidInstance::TooDeep,
         StructureError::Io(reason) => InvalidInstance::BadDataSet(reason),
         other => InvalidInstance::BadDataSet(other.to_string()),
