@@ -25,7 +25,7 @@ pub mod blob;
 pub mod catalogue;
 mod error;
 
-pub use archive::{Archive, ConflictPolicy, Outcome, StagedInstance};
+pub use archive::{Archive, ConflictPolicy, Outcome, Recovery, StagedInstance};
 pub use blob::{BlobKey, BlobStore, StagingFile};
 pub use catalogue::{Catalogue, InstanceLocation, PatientRow, SeriesRow, StudyRow};
 pub use error::StoreError;
