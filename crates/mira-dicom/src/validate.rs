@@ -90,8 +90,9 @@ impl InvalidInstance {
     }
 }
 
-/// Parses the whole file at `path` (pixel data included, so that a truncated file is caught
-/// here and not when a viewer opens it) and checks what the archive needs.
+/// Parses the file at `path` and checks what the archive needs. Every element's length is
+/// checked against the file, pixel data included, so that a truncated file is caught here and
+/// not when a viewer opens it.
 pub fn parse_instance(path: &Path) -> Result<ParsedInstance, InvalidInstance> {
     parse_instance_from(BufReader::new(File::open(path)?))
 }
@@ -113,10 +114,16 @@ pub fn parse_instance_from<R: Read + Seek>(
         return Err(InvalidInstance::UnsupportedTransferSyntax(ts));
     }
 
-    check_structure(&mut source, head.dataset_offset, len, &ts)?;
-    // dicom-object reads from the DICM prefix on, without the preamble
+    let structure_checked = check_structure(&mut source, head.dataset_offset, len, &ts)?;
+    // dicom-object reads from the DICM prefix on, without the preamble. Where the structural
+    // pass has already proved every length (pixel data fragments included) lies within the
+    // file, the pixel data need not be read again: the indexed attributes all precede it.
     source.seek(SeekFrom::Start(128))?;
-    let object = OpenFileOptions::new()
+    let mut options = OpenFileOptions::new();
+    if structure_checked {
+        options = options.read_until(dicom_dictionary_std::tags::PIXEL_DATA);
+    }
+    let object = options
         .from_reader(source)
         .map_err(|e| InvalidInstance::BadDataSet(error_chain(&e)))?;
     let attributes =
@@ -138,13 +145,14 @@ pub fn parse_instance_from<R: Read + Seek>(
     })
 }
 
-/// Runs the structural pre-pass (see [`crate::preflight`]) on the data set.
+/// Runs the structural pre-pass (see [`crate::preflight`]) on the data set; returns whether it
+/// ran (it cannot for deflated data sets, which only the parser inflates).
 fn check_structure<R: Read + Seek>(
     source: &mut R,
     dataset_offset: u64,
     len: u64,
     ts_uid: &str,
-) -> Result<(), InvalidInstance> {
+) -> Result<bool, InvalidInstance> {
     use crate::preflight::{Encoding, StructureError, check};
 
     let encoding = match ts_uid {
@@ -153,14 +161,15 @@ fn check_structure<R: Read + Seek>(
         uids::EXPLICIT_VR_BIG_ENDIAN => Encoding::ExplicitBig,
         // deflated data sets are inflated by dicom-rs into a stream; their declared lengths are
         // checked by the parser as it reads
-        uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => return Ok(()),
+        uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => return Ok(false),
         _ => Encoding::ExplicitLittle,
     };
     check(source, dataset_offset, len, encoding).map_err(|e| match e {
         StructureError::TooDeep => InvalidInstance::TooDeep,
         StructureError::Io(reason) => InvalidInstance::BadDataSet(reason),
         other => InvalidInstance::BadDataSet(other.to_string()),
-    })
+    })?;
+    Ok(true)
 }
 
 /// The error and its sources on one line: dicom-rs nests the useful part (which element,
