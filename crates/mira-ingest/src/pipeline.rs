@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mira_dicom::part10::read_head;
 use mira_dicom::{InvalidInstance, parse_instance};
-use mira_store::{Archive, BlobKey, Outcome, StagedInstance, StagingFile, StoreError};
+use mira_store::{Archive, BlobKey, Flush, Outcome, StagedInstance, StagingFile, StoreError};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -233,7 +233,8 @@ impl Ingest {
     }
 
     async fn accept_inner(&self, receipt: StagedReceipt) -> Result<Receipt, IngestError> {
-        let staged = tokio::task::spawn_blocking(move || prepare(receipt))
+        let flush = self.archive.blobs.flush();
+        let staged = tokio::task::spawn_blocking(move || prepare(receipt, flush))
             .await
             .map_err(|_| IngestError::Closed)??;
         let event_base = InstanceStored {
@@ -333,8 +334,8 @@ fn copy_to_staging(
     })
 }
 
-/// The blocking part of acceptance: fsync, parse, check.
-fn prepare(receipt: StagedReceipt) -> Result<StagedInstance, IngestError> {
+/// The blocking part of acceptance: parse, check, and fsync when the flush is per file.
+fn prepare(receipt: StagedReceipt, flush: Flush) -> Result<StagedInstance, IngestError> {
     let StagedReceipt {
         mut file,
         key,
@@ -367,7 +368,9 @@ fn prepare(receipt: StagedReceipt) -> Result<StagedInstance, IngestError> {
             });
         }
     }
-    file.sync()?;
+    if flush == Flush::PerFile {
+        file.sync()?;
+    }
     let size_bytes = file.len()?;
     Ok(StagedInstance {
         file,

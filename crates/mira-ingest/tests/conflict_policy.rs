@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use mira_ingest::{ConflictPolicy, Ingest, IngestConfig, IngestError, Outcome};
-use mira_store::Archive;
+use mira_store::{Archive, Flush};
 
 /// pydicom's CT_small.dcm, and a copy whose Study Description differs: the same SOP Instance
 /// UID with other content.
@@ -156,12 +156,22 @@ async fn reject_refuses_the_new_object() {
 
 #[tokio::test]
 async fn concurrent_imports_of_one_file_store_it_once() {
+    for flush in [Flush::Filesystem, Flush::PerFile] {
+        concurrent_imports_store_once(flush).await;
+    }
+}
+
+async fn concurrent_imports_store_once(flush: Flush) {
     let scratch = tempfile::tempdir().unwrap();
     let Some((original, _)) = original_and_variant(scratch.path()) else {
         return;
     };
     let data = tempfile::tempdir().unwrap();
-    let ingest = open(data.path(), ConflictPolicy::KeepFirst).await;
+    let (archive, _) = Archive::open_with(data.path(), ConflictPolicy::KeepFirst, flush)
+        .await
+        .unwrap();
+    assert_eq!(archive.blobs.flush(), flush);
+    let ingest = Ingest::start(archive, &IngestConfig::default());
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let ingest = ingest.clone();

@@ -7,7 +7,7 @@ use mira_dicom::InstanceAttributes;
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{NewLocation, existing_instance, upsert_instance};
-use crate::{BlobKey, BlobStore, Catalogue, StagingFile, StoreError};
+use crate::{BlobKey, BlobStore, Catalogue, Flush, StagingFile, StoreError};
 
 /// What to do when an instance arrives whose SOP Instance UID is stored already with
 /// *different* content. (Identical content is always a harmless duplicate.)
@@ -26,7 +26,7 @@ pub enum ConflictPolicy {
 /// A received instance, parsed, digested and fsynced in the staging directory.
 #[derive(Debug)]
 pub struct StagedInstance {
-    /// The staging file; already synced with [`StagingFile::sync`].
+    /// The staging file, completely written (and, with [`Flush::PerFile`], synced).
     pub file: StagingFile,
     /// Its key: the SHA-256 of its data set bytes.
     pub key: BlobKey,
@@ -92,9 +92,18 @@ impl Archive {
         data_dir: &Path,
         policy: ConflictPolicy,
     ) -> Result<(Self, Recovery), StoreError> {
+        Self::open_with(data_dir, policy, Flush::default()).await
+    }
+
+    /// [`Archive::open`] with an explicit flush strategy.
+    pub async fn open_with(
+        data_dir: &Path,
+        policy: ConflictPolicy,
+        flush: Flush,
+    ) -> Result<(Self, Recovery), StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(StoreError::io("create directory", data_dir.to_path_buf()))?;
-        let blobs = BlobStore::open(data_dir)?;
+        let blobs = BlobStore::open(data_dir, flush)?;
         let catalogue = Catalogue::open(&data_dir.join("catalogue.sqlite")).await?;
         let archive = Archive {
             catalogue,
@@ -134,11 +143,12 @@ impl Archive {
         Ok(recovery)
     }
 
-    /// Commits a batch of staged instances: one catalogue transaction, one fsync per touched
-    /// directory. The order is what makes it crash-safe: (1) decide each instance inside the
-    /// transaction, (2) rename accepted files into place, (3) fsync their directories,
-    /// (4) commit, (5) delete blobs that replaced instances no longer reference. A crash before
-    /// (4) leaves orphans, which [`Archive::open`] removes; a crash after it loses nothing.
+    /// Commits a batch of staged instances: one catalogue transaction, one flush of the blob
+    /// store. The order is what makes it crash-safe: (1) decide each instance inside the
+    /// transaction, (2) rename accepted files into place, (3) make files and renames durable
+    /// ([`BlobStore::make_durable`]), (4) commit, (5) delete blobs that replaced instances no
+    /// longer reference. A crash before (4) leaves orphans, which [`Archive::open`] removes; a
+    /// crash after it loses nothing.
     ///
     /// Fails as a whole: either every outcome is returned, or none was committed.
     pub async fn commit_batch(
@@ -180,7 +190,9 @@ impl Archive {
                 }
                 outcomes.push(outcome);
             }
-            self.blobs.sync_dirs(&dirs)?;
+            if !dirs.is_empty() {
+                self.blobs.make_durable(&dirs)?;
+            }
             Ok(())
         }
         .await;

@@ -26,6 +26,6 @@ pub mod catalogue;
 mod error;
 
 pub use archive::{Archive, ConflictPolicy, Outcome, Recovery, StagedInstance};
-pub use blob::{BlobKey, BlobStore, StagingFile};
+pub use blob::{BlobKey, BlobStore, Flush, StagingFile};
 pub use catalogue::{Catalogue, InstanceLocation, PatientRow, SeriesRow, StudyRow};
 pub use error::StoreError;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use mira_ingest::ConflictPolicy;
 use mira_net::ScpConfig;
+use mira_store::Flush;
 use serde::{Deserialize, Serialize};
 
 /// Everything `mira` can be told. Every field has a default, so an empty file is valid.
@@ -32,6 +33,10 @@ pub struct ArchiveConfig {
     pub conflict_policy: ConflictPolicy,
     /// Most instances committed in one catalogue transaction.
     pub max_batch: usize,
+    /// How new files are made durable before the catalogue commits: `filesystem` (one
+    /// `syncfs` per batch; the default on Linux) or `per-file` (fsync of each file and
+    /// directory; for a data directory shared with other heavy writers).
+    pub flush: Flush,
 }
 
 /// HTTP settings.
@@ -58,6 +63,7 @@ impl Default for ArchiveConfig {
         ArchiveConfig {
             conflict_policy: ConflictPolicy::KeepFirst,
             max_batch: 64,
+            flush: Flush::default(),
         }
     }
 }

@@ -64,9 +64,13 @@ pub struct Rejection {
 
 pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let files = collect_files(&args.paths)?;
-    let (archive, recovery) = Archive::open(&config.data_dir, config.archive.conflict_policy)
-        .await
-        .with_context(|| format!("cannot open the archive in {}", config.data_dir.display()))?;
+    let (archive, recovery) = Archive::open_with(
+        &config.data_dir,
+        config.archive.conflict_policy,
+        config.archive.flush,
+    )
+    .await
+    .with_context(|| format!("cannot open the archive in {}", config.data_dir.display()))?;
     if recovery.orphans_removed > 0 {
         tracing::info!(
             orphans_removed = recovery.orphans_removed,

@@ -36,9 +36,13 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     if let Some(ae) = args.ae_title {
         config.dimse.ae_title = ae;
     }
-    let (archive, recovery) = Archive::open(&config.data_dir, config.archive.conflict_policy)
-        .await
-        .with_context(|| format!("cannot open the archive in {}", config.data_dir.display()))?;
+    let (archive, recovery) = Archive::open_with(
+        &config.data_dir,
+        config.archive.conflict_policy,
+        config.archive.flush,
+    )
+    .await
+    .with_context(|| format!("cannot open the archive in {}", config.data_dir.display()))?;
     tracing::info!(
         data_dir = %config.data_dir.display(),
         orphans_removed = recovery.orphans_removed,
