@@ -191,7 +191,13 @@ impl Archive {
                 outcomes.push(outcome);
             }
             if !dirs.is_empty() {
-                self.blobs.make_durable(&dirs)?;
+                // a flush takes milliseconds: keep it off the async workers
+                let blobs = self.blobs.clone();
+                tokio::task::spawn_blocking(move || blobs.make_durable(&dirs))
+                    .await
+                    .map_err(|e| {
+                        StoreError::io("flush", PathBuf::new())(std::io::Error::other(e))
+                    })??;
             }
             Ok(())
         }
