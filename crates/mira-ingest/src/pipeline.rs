@@ -343,7 +343,18 @@ fn prepare(receipt: StagedReceipt, flush: Flush) -> Result<StagedInstance, Inges
         received_from,
         expected,
     } = receipt;
-    let parsed = parse_instance(file.path())?;
+    let parsed = parse_instance(file.path()).map_err(|e| match (e, &expected) {
+        // over the network the meta header is written from the request, so a meta/data set
+        // disagreement is the data set contradicting what the sender announced
+        (InvalidInstance::MetaMismatch { field }, Some(_)) => IngestError::RequestMismatch {
+            field: if field.contains("Class") {
+                "Affected SOP Class UID"
+            } else {
+                "Affected SOP Instance UID"
+            },
+        },
+        (e, _) => IngestError::Invalid(e),
+    })?;
     if parsed.dataset_offset != dataset_offset {
         // the writer and the parser disagree on where the data set starts: the digest would
         // not identify the data set

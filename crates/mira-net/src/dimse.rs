@@ -209,9 +209,21 @@ mod tests {
             .to_int::<u32>()
             .unwrap();
         assert_eq!(group_length as usize, bytes.len() - 12);
-        let decoded = decode_request(&bytes).unwrap();
-        assert!(!decoded.has_data_set);
-        assert_eq!(decoded.affected_sop_instance_uid, "1.2.3");
+        assert_eq!(
+            obj.get(tags::AFFECTED_SOP_INSTANCE_UID)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches('\0'),
+            "1.2.3"
+        );
+        assert_eq!(
+            obj.get(tags::COMMAND_DATA_SET_TYPE)
+                .unwrap()
+                .to_int::<u16>()
+                .unwrap(),
+            NO_DATA_SET
+        );
     }
 
     #[test]

@@ -1,0 +1,960 @@
+//! Test harness shared by the integration tests that talk to a running `mira serve`:
+//! starting and stopping the server on port 0, locating the test data and the peer tools
+//! (dcmtk, pynetdicom), running them with a time limit, reading the catalogue and comparing
+//! stored blobs with the files that were sent.
+//!
+//! Test data, dcmtk and pynetdicom are looked up at run time. When one is missing the test
+//! prints `SKIP: ...` and returns, except under `CI=true`, where it fails instead.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a server may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a graceful stop may take.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------
+// Skipping
+
+/// Whether missing prerequisites must fail the test rather than skip it.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Skips (prints a message and returns `None`) or, under `CI=true`, panics.
+pub fn skip<T>(what: &str) -> Option<T> {
+    if ci() {
+        panic!("{what} (CI=true: prerequisites must be present)");
+    }
+    eprintln!("SKIP: {what}");
+    None
+}
+
+/// Unwraps an `Option` from a prerequisite lookup, returning from the test when it is `None`.
+#[macro_export]
+macro_rules! require {
+    ($lookup:expr) => {
+        match $lookup {
+            Some(value) => value,
+            None => return,
+        }
+    };
+}
+
+/// The read-only test data folder (`MIRA_TESTDATA`, or `shared/testdata` beside the
+/// checkout), with the skip/CI rule of [`mira_testdata::testdata`].
+pub fn testdata() -> Option<PathBuf> {
+    mira_testdata::testdata()
+}
+
+// ---------------------------------------------------------------------------------------
+// Running peers
+
+/// What a finished peer process printed and how it ended.
+#[derive(Debug)]
+pub struct ToolOutput {
+    /// The command line, for messages.
+    pub command: String,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ToolOutput {
+    /// Standard output followed by standard error.
+    pub fn combined(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Panics with the whole output unless the process exited with status 0.
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "{} failed ({}):\n{}",
+            self.command,
+            self.status,
+            self.combined()
+        );
+        self
+    }
+}
+
+fn describe(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+fn drain(reader: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let mut reader = reader;
+        let _ = reader.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Waits for `child`, killing it (SIGKILL) once `timeout` has passed.
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// Runs `command` to completion with its output captured, killing it after `timeout`.
+pub fn run(mut command: Command, timeout: Duration) -> ToolOutput {
+    let text = describe(&command);
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {text}: {e}"));
+    let out = drain(child.stdout.take().expect("piped stdout"));
+    let err = drain(child.stderr.take().expect("piped stderr"));
+    let status = wait_with_timeout(&mut child, timeout);
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    let Some(status) = status else {
+        panic!("{text} did not finish within {timeout:?}:\n{stdout}{stderr}");
+    };
+    ToolOutput {
+        command: text,
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// A dcmtk tool (`echoscu`, `storescu`, ...). `PATH` may hold other programs of the same
+/// name first (pynetdicom installs its own `storescu` and `echoscu`), so each candidate is
+/// asked for its version and only dcmtk's is taken.
+pub fn dcmtk(tool: &str) -> Option<PathBuf> {
+    static FOUND: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Option<PathBuf>>>> =
+        OnceLock::new();
+    let cache = FOUND.get_or_init(Default::default);
+    let found = cache
+        .lock()
+        .unwrap()
+        .entry(tool.to_string())
+        .or_insert_with(|| find_dcmtk(tool))
+        .clone();
+    match found {
+        Some(path) => Some(path),
+        None => skip(&format!("dcmtk's {tool} not found (apt-get install dcmtk)")),
+    }
+}
+
+fn find_dcmtk(tool: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/bin", "/usr/local/bin"].map(PathBuf::from));
+    dirs.into_iter()
+        .map(|dir| dir.join(tool))
+        .filter(|path| path.is_file())
+        .find(|path| {
+            Command::new(path)
+                .arg("--version")
+                .stdin(Stdio::null())
+                .output()
+                .map(|o| {
+                    let text = [o.stdout, o.stderr].concat();
+                    String::from_utf8_lossy(&text)
+                        .to_ascii_lowercase()
+                        .contains("dcmtk")
+                })
+                .unwrap_or(false)
+        })
+}
+
+/// A dcmtk command with `TCP_NODELAY=1` in its environment (dcmtk reads it to turn Nagle's
+/// algorithm off on its sockets, so that small PDUs are not held back), or `None` (skip)
+/// when dcmtk is missing.
+pub fn dcmtk_command<I, S>(tool: &str, args: I) -> Option<Command>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let path = dcmtk(tool)?;
+    let mut command = Command::new(path);
+    command.env("TCP_NODELAY", "1").args(args);
+    Some(command)
+}
+
+/// Runs a dcmtk tool to completion (2 minutes at most).
+pub fn run_dcmtk<I, S>(tool: &str, args: I) -> Option<ToolOutput>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Some(run(dcmtk_command(tool, args)?, Duration::from_secs(120)))
+}
+
+/// `python3`, when it can import pynetdicom and pydicom; otherwise skip.
+pub fn pynetdicom_python() -> Option<PathBuf> {
+    static FOUND: OnceLock<bool> = OnceLock::new();
+    let ok = *FOUND.get_or_init(|| {
+        Command::new("python3")
+            .args(["-c", "import pynetdicom, pydicom"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    });
+    if ok {
+        Some(PathBuf::from("python3"))
+    } else {
+        skip("python3 cannot import pynetdicom and pydicom (pip install pynetdicom)")
+    }
+}
+
+/// The pynetdicom sender script, `tests/peers/pynetdicom_store.py`.
+pub fn pynetdicom_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/pynetdicom_store.py")
+}
+
+/// The JSON objects of the pynetdicom script's output, one per line.
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The server
+
+/// A `mira serve` child process on ports chosen by the OS, with its own data directory.
+/// Dropping it kills the process (SIGKILL); the data directory goes with it.
+pub struct Server {
+    root: TempDir,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    dimse_addr: SocketAddr,
+    http_addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory; `extra_env` is added to its environment
+    /// (`MIRA__DIMSE__ALLOWED_CALLING_AE_TITLES`, `MIRA_LOG`, ...).
+    pub fn start(extra_env: &[(&str, &str)]) -> Server {
+        let root = tempfile::Builder::new()
+            .prefix("mira-test-")
+            .tempdir()
+            .expect("temporary directory");
+        let data_dir = root.path().join("data");
+        let log_path = root.path().join("mira.log");
+        let mut server = Server {
+            data_dir,
+            log_path,
+            root,
+            env: extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+            dimse_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "server already running");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("server log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mira"));
+        // Only what the test says: no configuration inherited from the environment.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("MIRA") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("MIRA_LOG", "info,sqlx=warn")
+            // mira colours its log even when stderr is a file
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args([
+                "serve",
+                "--dicom-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        let mut child = command.spawn().expect("cannot start mira");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            for line in lines.by_ref() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let line = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.starts_with("mira listening ") => break line,
+                Ok(_) => continue,
+                Err(e) => {
+                    let _ = child.kill();
+                    let status = child.wait();
+                    panic!(
+                        "mira did not print its listening line ({e:?}; process: {status:?}); log:\n{}",
+                        self.log()
+                    );
+                }
+            }
+        };
+        let field = |name: &str| -> SocketAddr {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("no {name}ADDR in {line:?}"))
+        };
+        self.dimse_addr = field("dimse=");
+        self.http_addr = field("http=");
+        self.child = Some(child);
+    }
+
+    /// The DIMSE port.
+    pub fn port(&self) -> u16 {
+        self.dimse_addr.port()
+    }
+
+    /// The DIMSE port, as an argument for peer tools.
+    pub fn port_arg(&self) -> String {
+        self.port().to_string()
+    }
+
+    pub fn dimse_addr(&self) -> SocketAddr {
+        self.dimse_addr
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// A scratch directory next to the data directory, removed with the server.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let dir = self.root.path().join(name);
+        fs::create_dir_all(&dir).expect("scratch directory");
+        dir
+    }
+
+    /// Everything the server (and its earlier runs on this data directory) logged, without
+    /// ANSI colour codes.
+    pub fn log(&self) -> String {
+        strip_ansi(&fs::read_to_string(&self.log_path).unwrap_or_default())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server with SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL mira");
+            child.wait().expect("reap mira");
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit; returns its exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server not running");
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        match wait_with_timeout(&mut child, STOP_TIMEOUT) {
+            Some(status) => status,
+            None => panic!(
+                "mira did not stop within {STOP_TIMEOUT:?} of SIGTERM; log:\n{}",
+                self.log()
+            ),
+        }
+    }
+
+    /// Starts the server again on the same data directory and environment (stopping it
+    /// with SIGTERM first if it still runs). The ports change.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            let status = self.stop();
+            assert!(status.success(), "mira exited with {status} on SIGTERM");
+        }
+        self.spawn();
+    }
+
+    /// `mira ls <level> --format json` on this data directory.
+    pub fn ls(&self, level: &str) -> serde_json::Value {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mira"));
+        command
+            .env("MIRA_LOG", "warn")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["ls", level, "--format", "json"]);
+        let out = run(command, Duration::from_secs(60));
+        out.assert_success();
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("mira ls {level}: not JSON ({e}):\n{}", out.stdout))
+    }
+
+    /// Every instance row of the catalogue, read through `mira_store::Catalogue`.
+    pub fn instances(&self) -> Vec<mira_store::InstanceLocation> {
+        let path = self.data_dir.join("catalogue.sqlite");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async {
+            let catalogue = mira_store::Catalogue::open(&path)
+                .await
+                .expect("open the catalogue");
+            let rows = catalogue
+                .all_instance_locations()
+                .await
+                .expect("read the catalogue");
+            catalogue.close().await;
+            rows
+        })
+    }
+
+    /// Files left in `staging/`.
+    pub fn staging_files(&self) -> Vec<PathBuf> {
+        list_files(&self.data_dir.join("staging"))
+    }
+
+    /// Every file under `blobs/`.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for fan in list_dirs(&self.data_dir.join("blobs")) {
+            files.extend(list_files(&fan));
+        }
+        files.sort();
+        files
+    }
+
+    /// Where the blob of `key` lives: `blobs/<first two hex digits>/<key>.dcm`.
+    pub fn blob_path(&self, key: &str) -> PathBuf {
+        self.data_dir
+            .join("blobs")
+            .join(&key[..2])
+            .join(format!("{key}.dcm"))
+    }
+
+    /// Checks the store's invariants: nothing in staging, one blob per catalogue row, no
+    /// blob without a row, each row's blob named by its key.
+    pub fn assert_consistent(&self) -> Vec<mira_store::InstanceLocation> {
+        let staging = self.staging_files();
+        assert!(staging.is_empty(), "staging leftovers: {staging:?}");
+        let rows = self.instances();
+        let mut expected = BTreeSet::new();
+        for row in &rows {
+            assert_eq!(row.blob_key, row.dataset_digest, "{row:?}");
+            let path = self.blob_path(&row.blob_key);
+            assert!(
+                path.is_file(),
+                "blob of {} missing: {}",
+                row.sop_instance_uid,
+                path.display()
+            );
+            assert!(expected.insert(path), "two rows share a blob: {row:?}");
+        }
+        let present: BTreeSet<PathBuf> = self.blob_files().into_iter().collect();
+        let orphans: Vec<_> = present.difference(&expected).collect();
+        assert!(
+            orphans.is_empty(),
+            "blobs without a catalogue row: {orphans:?}"
+        );
+        rows
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(80)..];
+            eprintln!(
+                "---- mira log (last {} lines of {}) ----\n{}",
+                tail.len(),
+                self.log_path.display(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn list_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// Plain files directly in `dir` (none when it does not exist).
+pub fn list_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+// ---------------------------------------------------------------------------------------
+// DICOM files
+
+/// What the File Meta Information of a PS3.10 file says, and where its data set starts.
+#[derive(Debug, Clone)]
+pub struct Part10 {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub dataset_offset: usize,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax_uid: String,
+}
+
+impl Part10 {
+    /// Reads a file and walks its meta group (explicit VR little endian, PS3.10 §7.1).
+    pub fn read(path: &Path) -> Part10 {
+        let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        assert!(
+            bytes.len() > 132 && &bytes[128..132] == b"DICM",
+            "{} is not a PS3.10 file",
+            path.display()
+        );
+        let (mut class, mut instance, mut ts) = (String::new(), String::new(), String::new());
+        let mut pos = 132;
+        while pos + 8 <= bytes.len() {
+            let group = u16::from_le_bytes([bytes[pos], bytes[pos + 1]]);
+            if group != 0x0002 {
+                break;
+            }
+            let element = u16::from_le_bytes([bytes[pos + 2], bytes[pos + 3]]);
+            let vr = &bytes[pos + 4..pos + 6];
+            let long = matches!(
+                vr,
+                b"OB"
+                    | b"OW"
+                    | b"OF"
+                    | b"SQ"
+                    | b"UT"
+                    | b"UN"
+                    | b"UC"
+                    | b"UR"
+                    | b"OD"
+                    | b"OL"
+                    | b"OV"
+                    | b"SV"
+                    | b"UV"
+            );
+            let (len, header) = if long {
+                let l = &bytes[pos + 8..pos + 12];
+                (u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize, 12)
+            } else {
+                (
+                    u16::from_le_bytes([bytes[pos + 6], bytes[pos + 7]]) as usize,
+                    8,
+                )
+            };
+            let value = &bytes[pos + header..pos + header + len];
+            let text = || {
+                String::from_utf8_lossy(value)
+                    .trim_end_matches(['\0', ' '])
+                    .to_string()
+            };
+            match element {
+                0x0002 => class = text(),
+                0x0003 => instance = text(),
+                0x0010 => ts = text(),
+                _ => {}
+            }
+            pos += header + len;
+        }
+        Part10 {
+            path: path.to_path_buf(),
+            dataset_offset: pos,
+            bytes,
+            sop_class_uid: class,
+            sop_instance_uid: instance,
+            transfer_syntax_uid: ts,
+        }
+    }
+
+    /// The data set bytes: everything after the meta group.
+    pub fn dataset(&self) -> &[u8] {
+        &self.bytes[self.dataset_offset..]
+    }
+}
+
+/// Asserts that the blob `stored` holds the data set of `original`: the same transfer
+/// syntax, SOP Class and SOP Instance UID in the File Meta Information, the same bytes after
+/// the meta group, and, once both files are parsed with dicom-object, the same elements.
+pub fn assert_same_dataset(stored: &Path, original: &Path) {
+    compare_datasets(stored, original, false);
+}
+
+/// [`assert_same_dataset`] for a file that dcmtk's storescu sent: storescu leaves out Data Set
+/// Trailing Padding (FFFC,FFFC), which PS3.5 §7.8 lets any application drop, so the stored
+/// data set may be the original without that last element.
+pub fn assert_same_dataset_sent_by_dcmtk(stored: &Path, original: &Path) {
+    compare_datasets(stored, original, true);
+}
+
+/// Data Set Trailing Padding, the last element of a data set.
+const TRAILING_PADDING: dicom_object::Tag = dicom_object::Tag(0xFFFC, 0xFFFC);
+
+/// `dataset` without its Data Set Trailing Padding element, if it ends with one (little
+/// endian, explicit or implicit VR).
+fn without_trailing_padding(dataset: &[u8]) -> Option<&[u8]> {
+    let tag = [0xFC, 0xFF, 0xFC, 0xFF];
+    (0..dataset.len().saturating_sub(7))
+        .filter(|&p| dataset[p..p + 4] == tag)
+        .find(|&p| {
+            let rest = &dataset[p..];
+            let explicit = rest.len() >= 12 && &rest[4..8] == b"OB\0\0";
+            let (header, len) = if explicit {
+                (
+                    12,
+                    u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]]),
+                )
+            } else {
+                (8, u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]))
+            };
+            header + len as usize == rest.len()
+        })
+        .map(|p| &dataset[..p])
+}
+
+fn compare_datasets(stored: &Path, original: &Path, allow_dropped_padding: bool) {
+    let a = Part10::read(stored);
+    let b = Part10::read(original);
+    let name = original.display();
+    assert_eq!(a.sop_instance_uid, b.sop_instance_uid, "{name}");
+    assert_eq!(a.sop_class_uid, b.sop_class_uid, "{name}");
+    assert_eq!(a.transfer_syntax_uid, b.transfer_syntax_uid, "{name}");
+    let mut expected = b.dataset();
+    let mut padding_dropped = false;
+    if allow_dropped_padding
+        && a.dataset() != expected
+        && let Some(shorter) = without_trailing_padding(expected)
+    {
+        expected = shorter;
+        padding_dropped = true;
+    }
+    if a.dataset() != expected {
+        let first = a
+            .dataset()
+            .iter()
+            .zip(expected)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.dataset().len().min(expected.len()));
+        panic!(
+            "stored data set of {name} differs from the original ({} vs {} bytes, first difference at data set offset {first})",
+            a.dataset().len(),
+            expected.len()
+        );
+    }
+    let pa = dicom_object::open_file(stored)
+        .unwrap_or_else(|e| panic!("stored blob {} does not parse: {e}", stored.display()));
+    let pb =
+        dicom_object::open_file(original).unwrap_or_else(|e| panic!("{name} does not parse: {e}"));
+    let ta: Vec<_> = pa.tags().collect();
+    let tb: Vec<_> = pb
+        .tags()
+        .filter(|t| !(padding_dropped && *t == TRAILING_PADDING))
+        .collect();
+    assert_eq!(ta, tb, "element sets differ: {name}");
+    for tag in ta {
+        // dicom-core's `Length` never equals an undefined length, so elements are compared
+        // through their Debug form (tag, VR, length, value; items included)
+        let ea = format!("{:?}", pa.element(tag).expect("listed tag"));
+        let eb = format!("{:?}", pb.element(tag).expect("listed tag"));
+        assert!(ea == eb, "element {tag} differs: {name}");
+    }
+}
+
+/// Writes a storescu configuration file proposing, for each distinct (SOP class, transfer
+/// syntax) pair among `files`, one presentation context with only that transfer syntax, so
+/// that storescu sends every file in its own transfer syntax (and never tries to convert).
+/// Returns the arguments `-xf <file> Mira`.
+pub fn storescu_exact_contexts(files: &[PathBuf], dir: &Path) -> Vec<String> {
+    let mut pairs = BTreeSet::new();
+    for file in files {
+        let meta = Part10::read(file);
+        assert!(
+            !meta.sop_class_uid.is_empty(),
+            "{}: no SOP class in meta",
+            file.display()
+        );
+        pairs.insert((meta.sop_class_uid, meta.transfer_syntax_uid));
+    }
+    assert!(pairs.len() <= 128, "more than 128 presentation contexts");
+    let syntaxes: Vec<&String> = pairs
+        .iter()
+        .map(|(_, ts)| ts)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut cfg = String::from("[[TransferSyntaxes]]\n");
+    for (i, ts) in syntaxes.iter().enumerate() {
+        cfg.push_str(&format!("[TS{i}]\nTransferSyntax1 = {ts}\n"));
+    }
+    cfg.push_str("\n[[PresentationContexts]]\n[MiraContexts]\n");
+    for (n, (class, ts)) in pairs.iter().enumerate() {
+        let i = syntaxes.iter().position(|s| *s == ts).expect("listed");
+        cfg.push_str(&format!("PresentationContext{} = {class}\\TS{i}\n", n + 1));
+    }
+    cfg.push_str("\n[[Profiles]]\n[Mira]\nPresentationContexts = MiraContexts\n");
+    let path = dir.join("storescu-exact.cfg");
+    fs::write(&path, cfg).expect("write storescu config");
+    vec![
+        "-xf".into(),
+        path.to_string_lossy().into_owned(),
+        "Mira".into(),
+    ]
+}
+
+/// Pairs each `Sending file: PATH` of `storescu -v` output with the `Received Store Response
+/// (...)` that followed it; a file that got no response maps to `None`.
+pub fn storescu_responses(output: &str) -> Vec<(String, Option<String>)> {
+    let mut result: Vec<(String, Option<String>)> = Vec::new();
+    for line in output.lines() {
+        if let Some(file) = line.split("Sending file: ").nth(1) {
+            result.push((file.trim().to_string(), None));
+        } else if let Some(rest) = line.split("Received Store Response").nth(1) {
+            let last = result.last_mut().expect("a response before any file");
+            assert!(last.1.is_none(), "two responses for {}", last.0);
+            last.1 = Some(rest.trim().to_string());
+        }
+    }
+    result
+}
+
+// ---------------------------------------------------------------------------------------
+// Generated data
+
+/// Parses a file with dicom-object.
+pub fn open(path: &Path) -> dicom_object::DefaultDicomObject {
+    dicom_object::open_file(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+}
+
+/// Sets a text element that the object already has (keeping its VR); dicom-object's own
+/// element constructors need dicom-core, which this crate does not depend on.
+pub fn set_existing(
+    obj: &mut dicom_object::DefaultDicomObject,
+    tag: dicom_object::Tag,
+    value: &str,
+) {
+    let vr = obj
+        .element(tag)
+        .unwrap_or_else(|_| panic!("no element {tag} to set"))
+        .vr();
+    obj.put_str(tag, vr, value);
+}
+
+pub const SOP_CLASS_UID: dicom_object::Tag = dicom_object::Tag(0x0008, 0x0016);
+pub const SOP_INSTANCE_UID: dicom_object::Tag = dicom_object::Tag(0x0008, 0x0018);
+pub const PATIENT_ID: dicom_object::Tag = dicom_object::Tag(0x0010, 0x0020);
+pub const STUDY_INSTANCE_UID: dicom_object::Tag = dicom_object::Tag(0x0020, 0x000D);
+pub const SERIES_INSTANCE_UID: dicom_object::Tag = dicom_object::Tag(0x0020, 0x000E);
+pub const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
+
+/// Study and Series Instance UIDs given to the repaired TotalSegmentator series.
+pub const CT_STUDY_UID: &str = "2.25.301417386364851730447126396468351390001";
+pub const CT_SERIES_UID: &str = "2.25.301417386364851730447126396468351390002";
+
+/// The TotalSegmentator example CT is anonymised down to empty SOP Class, SOP Instance,
+/// Study and Series Instance UIDs and Patient ID in every slice, so no peer can send it as
+/// it is (storescu finds no presentation context for an empty SOP class). This writes the
+/// series into `dir` with those attributes filled in by dcmtk's `dcmodify` (so that dcmtk
+/// peers send the files' data set bytes unchanged): SOP Class = CT Image Storage, SOP
+/// Instance UID = the one the File Meta Information still carries, [`CT_STUDY_UID`],
+/// [`CT_SERIES_UID`], Patient ID `TOTALSEG`. The last slice (by file name) gets everything
+/// except the Patient ID, so that mira must refuse it. Returns (valid slices, refused slice),
+/// or `None` (skip) without dcmtk.
+pub fn repaired_ct_series(testdata: &Path, dir: &Path) -> Option<(Vec<PathBuf>, PathBuf)> {
+    let dcmodify = dcmtk("dcmodify")?;
+    let source = testdata.join("ct/totalseg_example_ct");
+    let inputs = list_files(&source);
+    assert_eq!(
+        inputs.len(),
+        20,
+        "expected 20 slices in {}",
+        source.display()
+    );
+    fs::create_dir_all(dir).expect("create directory");
+    let mut valid = Vec::new();
+    let last = inputs.len() - 1;
+    for (i, input) in inputs.iter().enumerate() {
+        let out = dir.join(input.file_name().expect("file name"));
+        fs::copy(input, &out).expect("copy a slice");
+        let mut permissions = fs::metadata(&out).expect("stat").permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        permissions.set_readonly(false);
+        fs::set_permissions(&out, permissions).expect("make the copy writable");
+        let uid = Part10::read(input).sop_instance_uid;
+        assert!(
+            !uid.is_empty(),
+            "{}: no SOP Instance UID in meta",
+            input.display()
+        );
+        let mut command = Command::new(&dcmodify);
+        command.arg("-nb");
+        for (tag, value) in [
+            ("0008,0016", CT_IMAGE_STORAGE),
+            ("0008,0018", uid.as_str()),
+            ("0020,000d", CT_STUDY_UID),
+            ("0020,000e", CT_SERIES_UID),
+        ] {
+            command.arg("-i").arg(format!("({tag})={value}"));
+        }
+        if i != last {
+            command.arg("-i").arg("(0010,0020)=TOTALSEG");
+        }
+        command.arg(&out);
+        run(command, Duration::from_secs(60)).assert_success();
+        if i != last {
+            valid.push(out);
+        }
+    }
+    let refused = dir.join(inputs[last].file_name().expect("file name"));
+    Some((valid, refused))
+}
+
+/// `count` distinct CT instances: copies of the repaired TotalSegmentator slices (all 20 with
+/// a Patient ID) under new SOP Instance UIDs (`2.25.<n>`), in a series of their own. Returns
+/// the file paths in sending order.
+pub fn many_ct_instances(testdata: &Path, dir: &Path, count: usize) -> Vec<PathBuf> {
+    let source = testdata.join("ct/totalseg_example_ct");
+    let inputs = list_files(&source);
+    assert!(!inputs.is_empty(), "no slices in {}", source.display());
+    let mut templates = Vec::new();
+    for input in &inputs {
+        let mut obj = open(input);
+        set_existing(&mut obj, SOP_CLASS_UID, CT_IMAGE_STORAGE);
+        set_existing(
+            &mut obj,
+            STUDY_INSTANCE_UID,
+            "2.25.301417386364851730447126396468351390011",
+        );
+        set_existing(
+            &mut obj,
+            SERIES_INSTANCE_UID,
+            "2.25.301417386364851730447126396468351390012",
+        );
+        set_existing(&mut obj, PATIENT_ID, "CRASHTEST");
+        templates.push(obj);
+    }
+    fs::create_dir_all(dir).expect("create directory");
+    let mut files = Vec::with_capacity(count);
+    for n in 0..count {
+        let mut obj = templates[n % templates.len()].clone();
+        let uid = format!(
+            "2.25.{}",
+            301417386364851730447126396468351400000u128 + n as u128
+        );
+        set_existing(&mut obj, SOP_INSTANCE_UID, &uid);
+        obj.update_meta(|meta| meta.media_storage_sop_instance_uid = uid.clone());
+        let out = dir.join(format!("ct{n:04}.dcm"));
+        obj.write_to_file(&out)
+            .unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
+        files.push(out);
+    }
+    files
+}
+
+/// Opens `path` for appending (creating it), for logs of background peers.
+pub fn append(path: &Path) -> File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append")
+}
