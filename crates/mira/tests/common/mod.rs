@@ -268,11 +268,16 @@ impl Server {
     /// Starts a server on a fresh data directory; `extra_env` is added to its environment
     /// (`MIRA__DIMSE__ALLOWED_CALLING_AE_TITLES`, `MIRA_LOG`, ...).
     pub fn start(extra_env: &[(&str, &str)]) -> Server {
+        Self::start_in(None, extra_env)
+    }
+
+    /// [`Server::start`] on a data directory of the caller's (a small filesystem, say).
+    pub fn start_in(data_dir: Option<&Path>, extra_env: &[(&str, &str)]) -> Server {
         let root = tempfile::Builder::new()
             .prefix("mira-test-")
             .tempdir()
             .expect("temporary directory");
-        let data_dir = root.path().join("data");
+        let data_dir = data_dir.map_or_else(|| root.path().join("data"), Path::to_path_buf);
         let log_path = root.path().join("mira.log");
         let mut server = Server {
             data_dir,
