@@ -155,6 +155,7 @@ impl Archive {
         &self,
         batch: Vec<StagedInstance>,
     ) -> Result<Vec<Outcome>, StoreError> {
+        let started_at = std::time::Instant::now();
         let mut tx = self.catalogue.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
@@ -203,10 +204,17 @@ impl Archive {
         }
         .await;
 
+        let flushed_at = std::time::Instant::now();
         let committed = match result {
             Ok(()) => tx.commit().await.map_err(StoreError::from),
             Err(e) => Err(e),
         };
+        tracing::debug!(
+            instances = outcomes.len(),
+            decide_and_flush_us = flushed_at.duration_since(started_at).as_micros() as u64,
+            commit_us = flushed_at.elapsed().as_micros() as u64,
+            "batch committed"
+        );
         if let Err(e) = committed {
             // Nothing references the files renamed in this batch; remove them now rather
             // than at the next start.
