@@ -69,26 +69,44 @@ async fn identical_resend_is_a_duplicate_and_changes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn keep_first_keeps_the_stored_object() {
-    let scratch = tempfile::tempdir().unwrap();
-    let Some((original, variant)) = original_and_variant(scratch.path()) else {
-        return;
-    };
-    let data = tempfile::tempdir().unwrap();
-    let ingest = open(data.path(), ConflictPolicy::KeepFirst).await;
+/// Stores the original, then imports the variant (same SOP Instance UID, other content) under
+/// `policy`; returns the pipeline and both receipts, or `None` without test data.
+async fn original_then_variant(
+    data: &Path,
+    policy: ConflictPolicy,
+) -> Option<(Ingest, mira_ingest::Receipt, mira_ingest::Receipt)> {
+    let (original, variant) = original_and_variant(data)?;
+    let ingest = open(&data.join("archive"), policy).await;
     let first = ingest.import_file(&original).await.unwrap();
+    assert_eq!(first.outcome, Outcome::Stored);
     let second = ingest.import_file(&variant).await.unwrap();
-    assert_eq!(second.outcome, Outcome::KeptExisting);
     assert_eq!(second.sop_instance_uid, first.sop_instance_uid);
+    Some((ingest, first, second))
+}
+
+async fn stored_key(ingest: &Ingest, sop_instance_uid: &str) -> String {
     let location = ingest
         .archive()
         .catalogue
-        .instance_location(&first.sop_instance_uid)
+        .instance_location(sop_instance_uid)
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(location.blob_key, first.key);
+    location.expect("instance indexed").blob_key
+}
+
+#[tokio::test]
+async fn keep_first_keeps_the_stored_object() {
+    let data = tempfile::tempdir().unwrap();
+    let Some((ingest, first, second)) =
+        original_then_variant(data.path(), ConflictPolicy::KeepFirst).await
+    else {
+        return;
+    };
+    assert_eq!(second.outcome, Outcome::KeptExisting);
+    assert_eq!(
+        stored_key(&ingest, &first.sop_instance_uid).await,
+        first.key
+    );
     assert_eq!(
         ingest.archive().blobs.list().await.unwrap().len(),
         1,
@@ -104,21 +122,20 @@ async fn keep_first_keeps_the_stored_object() {
 
 #[tokio::test]
 async fn replace_stores_the_new_object_and_removes_the_old_blob() {
-    let scratch = tempfile::tempdir().unwrap();
-    let Some((original, variant)) = original_and_variant(scratch.path()) else {
+    let data = tempfile::tempdir().unwrap();
+    let Some((ingest, first, second)) =
+        original_then_variant(data.path(), ConflictPolicy::Replace).await
+    else {
         return;
     };
-    let data = tempfile::tempdir().unwrap();
-    let ingest = open(data.path(), ConflictPolicy::Replace).await;
-    let mut events = ingest.subscribe();
-    let first = ingest.import_file(&original).await.unwrap();
-    let second = ingest.import_file(&variant).await.unwrap();
     assert_eq!(second.outcome, Outcome::Replaced);
     assert_ne!(second.key, first.key);
-    assert_eq!(events.try_recv().unwrap().outcome, Outcome::Stored);
-    assert_eq!(events.try_recv().unwrap().outcome, Outcome::Replaced);
+    assert_eq!(
+        stored_key(&ingest, &first.sop_instance_uid).await,
+        second.key
+    );
     let blobs = ingest.archive().blobs.list().await.unwrap();
-    assert_eq!(blobs.len(), 1);
+    assert_eq!(blobs.len(), 1, "the replaced blob is gone");
     assert_eq!(blobs[0].as_str(), second.key);
     assert_eq!(
         study_description(&ingest, &first.sop_instance_uid)
@@ -133,24 +150,33 @@ async fn replace_stores_the_new_object_and_removes_the_old_blob() {
 }
 
 #[tokio::test]
-async fn reject_refuses_the_new_object() {
+async fn replacement_is_announced() {
     let scratch = tempfile::tempdir().unwrap();
     let Some((original, variant)) = original_and_variant(scratch.path()) else {
         return;
     };
     let data = tempfile::tempdir().unwrap();
-    let ingest = open(data.path(), ConflictPolicy::Reject).await;
-    let first = ingest.import_file(&original).await.unwrap();
-    let second = ingest.import_file(&variant).await.unwrap();
+    let ingest = open(data.path(), ConflictPolicy::Replace).await;
+    let mut events = ingest.subscribe();
+    ingest.import_file(&original).await.unwrap();
+    ingest.import_file(&variant).await.unwrap();
+    assert_eq!(events.try_recv().unwrap().outcome, Outcome::Stored);
+    assert_eq!(events.try_recv().unwrap().outcome, Outcome::Replaced);
+}
+
+#[tokio::test]
+async fn reject_refuses_the_new_object() {
+    let data = tempfile::tempdir().unwrap();
+    let Some((ingest, first, second)) =
+        original_then_variant(data.path(), ConflictPolicy::Reject).await
+    else {
+        return;
+    };
     assert_eq!(second.outcome, Outcome::RejectedConflict);
-    let location = ingest
-        .archive()
-        .catalogue
-        .instance_location(&first.sop_instance_uid)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(location.blob_key, first.key);
+    assert_eq!(
+        stored_key(&ingest, &first.sop_instance_uid).await,
+        first.key
+    );
     assert_eq!(ingest.archive().blobs.list().await.unwrap().len(), 1);
 }
 

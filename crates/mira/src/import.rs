@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use mira_ingest::{Ingest, IngestConfig, IngestError, Outcome};
-use mira_store::Archive;
+use mira_ingest::{Ingest, IngestError, Outcome};
 use serde::Serialize;
 
 use crate::Format;
@@ -64,26 +63,7 @@ pub struct Rejection {
 
 pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let files = collect_files(&args.paths)?;
-    let (archive, recovery) = Archive::open_with(
-        &config.data_dir,
-        config.archive.conflict_policy,
-        config.archive.flush,
-    )
-    .await
-    .with_context(|| format!("cannot open the archive in {}", config.data_dir.display()))?;
-    if recovery.orphans_removed > 0 {
-        tracing::info!(
-            orphans_removed = recovery.orphans_removed,
-            "removed blobs left by an interrupted run"
-        );
-    }
-    let ingest = Ingest::start(
-        archive,
-        &IngestConfig {
-            max_batch: config.archive.max_batch,
-            ..Default::default()
-        },
-    );
+    let ingest = config.open_ingest().await?;
 
     let progress = ProgressBar::new(files.len() as u64);
     progress.set_style(

@@ -5,9 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use mira_ingest::{Ingest, IngestConfig};
 use mira_net::StoreScp;
-use mira_store::Archive;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -36,26 +34,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     if let Some(ae) = args.ae_title {
         config.dimse.ae_title = ae;
     }
-    let (archive, recovery) = Archive::open_with(
-        &config.data_dir,
-        config.archive.conflict_policy,
-        config.archive.flush,
-    )
-    .await
-    .with_context(|| format!("cannot open the archive in {}", config.data_dir.display()))?;
-    tracing::info!(
-        data_dir = %config.data_dir.display(),
-        orphans_removed = recovery.orphans_removed,
-        missing_blobs = recovery.missing_blobs.len(),
-        "archive opened"
-    );
-    let ingest = Ingest::start(
-        archive,
-        &IngestConfig {
-            max_batch: config.archive.max_batch,
-            ..Default::default()
-        },
-    );
+    let ingest = config.open_ingest().await?;
 
     let dimse_listener = TcpListener::bind(config.dimse.listen)
         .await
