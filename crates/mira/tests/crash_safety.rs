@@ -218,3 +218,105 @@ fn crash_and_recover(extra_env: &[(&str, &str)]) {
     let rows = server.assert_consistent();
     assert_eq!(rows.len(), INSTANCES);
 }
+
+/// The issue's own wording: `kill -9` while dcmtk's storescu sends hundreds of instances. The
+/// acknowledged set is read from storescu's verbose log, which prints each response as it
+/// arrives (and nothing for a request the kill cut off).
+#[test]
+fn kill_9_while_storescu_sends() {
+    let testdata = require!(common::testdata());
+    let mut server = Server::start(&[]);
+    let files = common::many_ct_instances(&testdata, &server.scratch("instances"), INSTANCES);
+    let mut args: Vec<String> = ["-v", "-nh", "-xv", "-aec", "MIRA", "127.0.0.1"]
+        .map(String::from)
+        .to_vec();
+    args.push(server.port_arg());
+    args.extend(files.iter().map(|f| f.to_string_lossy().into_owned()));
+    let mut command = require!(common::dcmtk_command("storescu", &args));
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start storescu");
+    let (tx, lines) = mpsc::channel::<String>();
+    for pipe in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut log = String::new();
+    let mut successes = 0;
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if line.contains("Received Store Response (Success)") {
+            successes += 1;
+            if successes == INSTANCES / 2 {
+                server.kill9();
+            }
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    common::wait_with_timeout(&mut child, Duration::from_secs(60)).expect("storescu exited");
+    let responses = common::storescu_responses(&log);
+    let acknowledged: Vec<&String> = responses
+        .iter()
+        .filter(|(_, r)| r.as_deref().is_some_and(|r| r.contains("Success")))
+        .map(|(file, _)| file)
+        .collect();
+    assert!(acknowledged.len() >= INSTANCES / 2, "{log}");
+    assert!(
+        acknowledged.len() < INSTANCES,
+        "the kill came too late: {log}"
+    );
+
+    server.restart();
+    let rows = server.assert_consistent();
+    let stored: BTreeMap<String, &mira_store::InstanceLocation> = rows
+        .iter()
+        .map(|r| (r.sop_instance_uid.clone(), r))
+        .collect();
+    for file in acknowledged {
+        let sent = Part10::read(std::path::Path::new(file));
+        let row = stored
+            .get(&sent.sop_instance_uid)
+            .unwrap_or_else(|| panic!("acknowledged but lost: {file}"));
+        // storescu re-encodes the data set it sends, so compare the parsed objects
+        let blob = server.blob_path(&row.blob_key);
+        let (a, b) = (
+            common::open(&blob),
+            common::open(std::path::Path::new(file)),
+        );
+        let pixels = |o: &dicom_object::DefaultDicomObject| {
+            o.element(PIXEL_DATA)
+                .unwrap()
+                .value()
+                .fragments()
+                .map(<[_]>::to_vec)
+        };
+        assert!(
+            pixels(&a).is_some() && pixels(&a) == pixels(&b),
+            "pixel data of {file} differs"
+        );
+    }
+    eprintln!(
+        "storescu: {} acknowledged before the kill took effect, {} stored after restart",
+        responses
+            .iter()
+            .filter(|(_, r)| r.as_deref().is_some_and(|r| r.contains("Success")))
+            .count(),
+        rows.len()
+    );
+}
+
+const PIXEL_DATA: dicom_object::Tag = dicom_object::Tag(0x7FE0, 0x0010);
