@@ -130,6 +130,31 @@ fn overlay_env(
     Ok(())
 }
 
+impl Config {
+    /// Opens the archive this configuration names (removing what an interrupted run left) and
+    /// starts the ingest pipeline on it.
+    pub async fn open_ingest(&self) -> anyhow::Result<mira_ingest::Ingest> {
+        let (archive, recovery) = mira_store::Archive::open_with(
+            &self.data_dir,
+            self.archive.conflict_policy,
+            self.archive.flush,
+        )
+        .await
+        .with_context(|| format!("cannot open the archive in {}", self.data_dir.display()))?;
+        tracing::info!(
+            data_dir = %self.data_dir.display(),
+            orphans_removed = recovery.orphans_removed,
+            missing_blobs = recovery.missing_blobs.len(),
+            "archive opened"
+        );
+        let config = mira_ingest::IngestConfig {
+            max_batch: self.archive.max_batch,
+            ..Default::default()
+        };
+        Ok(mira_ingest::Ingest::start(archive, &config))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,30 +191,5 @@ mod tests {
         let table: toml::Table = "[dimse]\nae_tittle = \"X\"\n".parse().unwrap();
         let result: Result<Config, _> = toml::Value::Table(table).try_into();
         assert!(result.is_err());
-    }
-}
-
-impl Config {
-    /// Opens the archive this configuration names (removing what an interrupted run left) and
-    /// starts the ingest pipeline on it.
-    pub async fn open_ingest(&self) -> anyhow::Result<mira_ingest::Ingest> {
-        let (archive, recovery) = mira_store::Archive::open_with(
-            &self.data_dir,
-            self.archive.conflict_policy,
-            self.archive.flush,
-        )
-        .await
-        .with_context(|| format!("cannot open the archive in {}", self.data_dir.display()))?;
-        tracing::info!(
-            data_dir = %self.data_dir.display(),
-            orphans_removed = recovery.orphans_removed,
-            missing_blobs = recovery.missing_blobs.len(),
-            "archive opened"
-        );
-        let config = mira_ingest::IngestConfig {
-            max_batch: self.archive.max_batch,
-            ..Default::default()
-        };
-        Ok(mira_ingest::Ingest::start(archive, &config))
     }
 }
