@@ -57,10 +57,15 @@ pub fn read_head<R: Read>(reader: &mut R) -> Result<Part10Head, Part10Error> {
     if &preamble[128..132] != b"DICM" {
         return Err(Part10Error::NoPrefix);
     }
+    // dicom-object reserves each meta element's declared length before reading it, so a
+    // 300-byte file declaring a 4 GiB UID allocates 4 GiB. Read the group into memory first,
+    // as far as its own lengths go and no further (the reader must stop at the data set), and
+    // hand dicom-object only those bytes: every length it then sees fits in what was read.
+    let group = read_meta_group(reader)?;
     // FileMetaTable expects to read the prefix itself; count what it consumes so that the
     // data set offset is exact even when the group length element is missing or wrong.
     let mut counting = CountingReader {
-        inner: (&b"DICM"[..]).chain(reader),
+        inner: (&b"DICM"[..]).chain(&group[..]),
         count: 0,
     };
     let meta =
@@ -69,6 +74,151 @@ pub fn read_head<R: Read>(reader: &mut R) -> Result<Part10Head, Part10Error> {
         meta,
         dataset_offset: 128 + counting.count,
     })
+}
+
+/// Most bytes the File Meta Information group may take. Real groups take 150 to 400 bytes.
+const MAX_META_LEN: u64 = 64 * 1024;
+
+/// Reads the File Meta Information group (after `DICM`) the way dicom-object's
+/// `FileMetaTable` walks it: the group length element, then elements until the group length
+/// is used up, the last one whole even when it runs past. Stops at the first header
+/// dicom-object refuses or the end of the input, which are then its to report.
+fn read_meta_group<R: Read>(reader: &mut R) -> Result<Vec<u8>, Part10Error> {
+    let mut group = Vec::new();
+    let Some(MetaHeader { tag, value_len, .. }) = read_meta_header(reader, &mut group)? else {
+        return Ok(group);
+    };
+    if tag != (0x0002, 0x0000) || value_len != 4 {
+        return Ok(group);
+    }
+    let mut value = [0u8; 4];
+    let n = read_up_to(reader, &mut value)?;
+    group.extend_from_slice(&value[..n]);
+    if n < 4 {
+        return Ok(group);
+    }
+    let group_length = u32::from_le_bytes(value);
+    let mut total: u32 = 0;
+    while total < group_length {
+        let Some(MetaHeader {
+            header_len,
+            value_len,
+            ..
+        }) = read_meta_header(reader, &mut group)?
+        else {
+            return Ok(group);
+        };
+        if value_len == u32::MAX {
+            // undefined length: dicom-object refuses it
+            return Ok(group);
+        }
+        if group.len() as u64 + u64::from(value_len) > MAX_META_LEN {
+            return Err(Part10Error::Meta(format!(
+                "File Meta Information longer than {MAX_META_LEN} bytes"
+            )));
+        }
+        let start = group.len();
+        reader.take(u64::from(value_len)).read_to_end(&mut group)?;
+        if ((group.len() - start) as u64) < u64::from(value_len) {
+            // truncated: dicom-object reports it from the bytes there are
+            return Ok(group);
+        }
+        total = total.saturating_add(header_len).saturating_add(value_len);
+    }
+    Ok(group)
+}
+
+/// One element header of the meta group, as read from the file.
+struct MetaHeader {
+    tag: (u16, u16),
+    /// Bytes the header itself took (8 or 12).
+    header_len: u32,
+    value_len: u32,
+}
+
+/// One Explicit VR Little Endian header, appended to `group`. `None` at the end of the input.
+fn read_meta_header<R: Read>(
+    reader: &mut R,
+    group: &mut Vec<u8>,
+) -> Result<Option<MetaHeader>, Part10Error> {
+    let mut header = [0u8; 8];
+    let n = read_up_to(reader, &mut header)?;
+    group.extend_from_slice(&header[..n]);
+    if n < 8 {
+        return Ok(None);
+    }
+    let tag = (
+        u16::from_le_bytes([header[0], header[1]]),
+        u16::from_le_bytes([header[2], header[3]]),
+    );
+    // item and delimiter tags have no VR
+    if tag.0 == 0xFFFE {
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        return Ok(Some(MetaHeader {
+            tag,
+            header_len: 8,
+            value_len: len,
+        }));
+    }
+    if has_short_length(&header[4..6]) {
+        let len = u16::from_le_bytes([header[6], header[7]]);
+        return Ok(Some(MetaHeader {
+            tag,
+            header_len: 8,
+            value_len: len.into(),
+        }));
+    }
+    let mut long = [0u8; 4];
+    let n = read_up_to(reader, &mut long)?;
+    group.extend_from_slice(&long[..n]);
+    if n < 4 {
+        return Ok(None);
+    }
+    Ok(Some(MetaHeader {
+        tag,
+        header_len: 12,
+        value_len: u32::from_le_bytes(long),
+    }))
+}
+
+/// Explicit VR Little Endian VRs with a 16-bit length, as dicom-encoding decodes them (any
+/// other VR, known or not, has a 32-bit length).
+fn has_short_length(vr: &[u8]) -> bool {
+    matches!(
+        vr,
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
+    )
+}
+
+fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
 }
 
 /// Builds the File Meta Information for an instance received over the network.

@@ -153,22 +153,27 @@ fn check_structure<R: Read + Seek>(
     len: u64,
     ts_uid: &str,
 ) -> Result<bool, InvalidInstance> {
-    use crate::preflight::{Encoding, StructureError, check};
+    use crate::preflight::{Encoding, StructureError, check, check_deflated};
 
+    let refusal = |e: StructureError| match e {
+        StructureError::TooDeep => InvalidInstance::TooDeep,
+        StructureError::Io(reason) => InvalidInstance::BadDataSet(reason),
+        other => InvalidInstance::BadDataSet(other.to_string()),
+    };
     let encoding = match ts_uid {
         uids::IMPLICIT_VR_LITTLE_ENDIAN => Encoding::ImplicitLittle,
         #[allow(deprecated)]
         uids::EXPLICIT_VR_BIG_ENDIAN => Encoding::ExplicitBig,
-        // deflated data sets are inflated by dicom-rs into a stream; their declared lengths are
-        // checked by the parser as it reads
-        uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => return Ok(false),
+        // dicom-rs trusts the lengths in the inflated stream as much as in a plain file, so it
+        // is walked too, as it inflates, every value read through
+        uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => {
+            source.seek(SeekFrom::Start(dataset_offset))?;
+            check_deflated(&mut *source).map_err(refusal)?;
+            return Ok(true);
+        }
         _ => Encoding::ExplicitLittle,
     };
-    check(source, dataset_offset, len, encoding).map_err(|e| match e {
-        StructureError::TooDeep => InvalidInstance::TooDeep,
-        StructureError::Io(reason) => InvalidInstance::BadDataSet(reason),
-        other => InvalidInstance::BadDataSet(other.to_string()),
-    })?;
+    check(source, dataset_offset, len, encoding).map_err(refusal)?;
     Ok(true)
 }
 
