@@ -11,6 +11,10 @@ use crate::attributes::{InstanceAttributes, RequiredAttribute};
 use crate::part10::{Part10Error, read_head};
 use crate::syntax::{is_accepted_transfer_syntax, trim_uid};
 
+/// The first tag after every attribute [`InstanceAttributes`] reads at the top level of the
+/// data set (the last is Performed Procedure Step Start Date (0040,0244)); parsing stops there.
+pub const INDEXED_UNTIL: dicom_core::Tag = dicom_core::Tag(0x0040, 0x0245);
+
 /// An instance that parsed and carries everything the archive needs.
 #[derive(Debug, Clone)]
 pub struct ParsedInstance {
@@ -117,11 +121,12 @@ pub fn parse_instance_from<R: Read + Seek>(
     let structure_checked = check_structure(&mut source, head.dataset_offset, len, &ts)?;
     // dicom-object reads from the DICM prefix on, without the preamble. Where the structural
     // pass has already proved every length (pixel data fragments included) lies within the
-    // file, the pixel data need not be read again: the indexed attributes all precede it.
+    // file, what follows the last indexed attribute need not be decoded at all: pixel data,
+    // and the likes of RT contour data, thousands of decimal strings decoded one by one.
     source.seek(SeekFrom::Start(128))?;
     let mut options = OpenFileOptions::new();
     if structure_checked {
-        options = options.read_until(dicom_dictionary_std::tags::PIXEL_DATA);
+        options = options.read_until(INDEXED_UNTIL);
     }
     let object = options
         .from_reader(source)
