@@ -92,7 +92,7 @@ fn read_meta_group<R: Read>(reader: &mut R) -> Result<Vec<u8>, Part10Error> {
         return Ok(group);
     }
     let mut value = [0u8; 4];
-    let n = read_up_to(reader, &mut value)?;
+    let n = crate::preflight::read_exact_or_eof(reader, &mut value)?;
     group.extend_from_slice(&value[..n]);
     if n < 4 {
         return Ok(group);
@@ -142,7 +142,7 @@ fn read_meta_header<R: Read>(
     group: &mut Vec<u8>,
 ) -> Result<Option<MetaHeader>, Part10Error> {
     let mut header = [0u8; 8];
-    let n = read_up_to(reader, &mut header)?;
+    let n = crate::preflight::read_exact_or_eof(reader, &mut header)?;
     group.extend_from_slice(&header[..n]);
     if n < 8 {
         return Ok(None);
@@ -169,7 +169,7 @@ fn read_meta_header<R: Read>(
         }));
     }
     let mut long = [0u8; 4];
-    let n = read_up_to(reader, &mut long)?;
+    let n = crate::preflight::read_exact_or_eof(reader, &mut long)?;
     group.extend_from_slice(&long[..n]);
     if n < 4 {
         return Ok(None);
@@ -208,17 +208,6 @@ fn has_short_length(vr: &[u8]) -> bool {
             | b"UL"
             | b"US"
     )
-}
-
-fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 /// Builds the File Meta Information for an instance received over the network.
