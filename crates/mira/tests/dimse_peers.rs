@@ -63,6 +63,38 @@ fn echoscu_succeeds() {
 }
 
 #[test]
+fn associations_beyond_the_limit_are_refused_and_the_slot_comes_back() {
+    let server = Server::start(&[("MIRA__DIMSE__MAX_ASSOCIATIONS", "1")]);
+    // a peer that connected and has not yet asked for an association holds the only slot
+    let holder = std::net::TcpStream::connect(server.dimse_addr()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let refused = require!(common::run_dcmtk(
+        "echoscu",
+        ["-v", "127.0.0.1", &server.port_arg()]
+    ));
+    assert!(!refused.status.success(), "{}", refused.combined());
+    assert!(
+        refused.combined().contains("Association Rejected"),
+        "{}",
+        refused.combined()
+    );
+    assert!(server.log().contains("too many associations"));
+    drop(holder);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = common::run_dcmtk("echoscu", ["127.0.0.1", &server.port_arg()]).unwrap();
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn calling_ae_titles_outside_the_allow_list_are_rejected() {
     let server = Server::start(&[(
         "MIRA__DIMSE__ALLOWED_CALLING_AE_TITLES",
