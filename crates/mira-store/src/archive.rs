@@ -1,6 +1,6 @@
 //! The crash-safe commit of received instances into blob store and catalogue together.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use mira_dicom::InstanceAttributes;
@@ -146,7 +146,8 @@ impl Archive {
     /// Commits a batch of staged instances: one catalogue transaction, one flush of the blob
     /// store. The order is what makes it crash-safe: (1) decide each instance inside the
     /// transaction, (2) rename accepted files into place, (3) make files and renames durable
-    /// ([`BlobStore::make_durable`]), (4) commit, (5) delete blobs that replaced instances no
+    /// ([`BlobStore::make_durable`]) while the rows are written into the still-open
+    /// transaction, (4) commit once both are done, (5) delete blobs that replaced instances no
     /// longer reference. A crash before (4) leaves orphans, which [`Archive::open`] removes; a
     /// crash after it loses nothing.
     ///
@@ -163,12 +164,24 @@ impl Archive {
         let mut superseded: Vec<BlobKey> = Vec::new();
 
         let result: Result<(), StoreError> = async {
+            // Pass 1: decide each instance and rename the accepted ones into place. Decisions
+            // made earlier in this batch count as stored: two copies of one instance may
+            // arrive together.
+            let mut decided: HashMap<String, String> = HashMap::new();
+            let mut accepted = Vec::new();
             for staged in batch {
-                let existing =
-                    existing_instance(&mut tx, &staged.attributes.sop_instance_uid).await?;
+                let uid = staged.attributes.sop_instance_uid.clone();
+                // (digest of the stored data set, its blob key): equal by construction, kept
+                // apart because only the second names a file
+                let existing = match decided.get(&uid) {
+                    Some(key) => Some((key.clone(), key.clone())),
+                    None => existing_instance(&mut tx, &uid)
+                        .await?
+                        .map(|row| (row.dataset_digest, row.blob_key)),
+                };
                 let outcome = match &existing {
                     None => Outcome::Stored,
-                    Some(row) if row.dataset_digest == staged.key.as_str() => Outcome::Duplicate,
+                    Some((digest, _)) if digest == staged.key.as_str() => Outcome::Duplicate,
                     Some(_) => match self.policy {
                         ConflictPolicy::KeepFirst => Outcome::KeptExisting,
                         ConflictPolicy::Replace => Outcome::Replaced,
@@ -176,29 +189,42 @@ impl Archive {
                     },
                 };
                 if matches!(outcome, Outcome::Stored | Outcome::Replaced) {
-                    let location = NewLocation {
-                        key: &staged.key,
-                        dataset_offset: staged.dataset_offset,
-                        size_bytes: staged.size_bytes,
-                        received_from: &staged.received_from,
-                    };
-                    upsert_instance(&mut tx, &staged.attributes, &location).await?;
                     dirs.insert(self.blobs.adopt(staged.file, &staged.key)?);
                     adopted.push(staged.key.clone());
-                    if let Some(old) = existing {
-                        superseded.push(BlobKey::parse(&old.blob_key)?);
+                    if let Some((_, old_blob)) = existing {
+                        superseded.push(BlobKey::parse(&old_blob)?);
                     }
+                    decided.insert(uid, staged.key.to_string());
+                    accepted.push((
+                        staged.attributes,
+                        staged.key,
+                        staged.dataset_offset,
+                        staged.size_bytes,
+                        staged.received_from,
+                    ));
                 }
                 outcomes.push(outcome);
             }
-            if !dirs.is_empty() {
-                // a flush takes milliseconds: keep it off the async workers
+            // Pass 2: the flush (milliseconds, on the blocking pool) runs while the rows are
+            // written; the commit waits for both.
+            let flush = (!dirs.is_empty()).then(|| {
                 let blobs = self.blobs.clone();
+                let dirs = std::mem::take(&mut dirs);
                 tokio::task::spawn_blocking(move || blobs.make_durable(&dirs))
-                    .await
-                    .map_err(|e| {
-                        StoreError::io("flush", PathBuf::new())(std::io::Error::other(e))
-                    })??;
+            });
+            for (attributes, key, dataset_offset, size_bytes, received_from) in &accepted {
+                let location = NewLocation {
+                    key,
+                    dataset_offset: *dataset_offset,
+                    size_bytes: *size_bytes,
+                    received_from,
+                };
+                upsert_instance(&mut tx, attributes, &location).await?;
+            }
+            if let Some(flush) = flush {
+                flush.await.map_err(|e| {
+                    StoreError::io("flush", PathBuf::new())(std::io::Error::other(e))
+                })??;
             }
             Ok(())
         }
