@@ -160,7 +160,9 @@ fn read_meta_header<R: Read>(
             value_len: len,
         }));
     }
-    if has_short_length(&header[4..6]) {
+    if crate::preflight::has_short_length(
+        dicom_core::VR::from_binary([header[4], header[5]]).unwrap_or(dicom_core::VR::UN),
+    ) {
         let len = u16::from_le_bytes([header[6], header[7]]);
         return Ok(Some(MetaHeader {
             tag,
@@ -179,35 +181,6 @@ fn read_meta_header<R: Read>(
         header_len: 12,
         value_len: u32::from_le_bytes(long),
     }))
-}
-
-/// Explicit VR Little Endian VRs with a 16-bit length, as dicom-encoding decodes them (any
-/// other VR, known or not, has a 32-bit length).
-fn has_short_length(vr: &[u8]) -> bool {
-    matches!(
-        vr,
-        b"AE"
-            | b"AS"
-            | b"AT"
-            | b"CS"
-            | b"DA"
-            | b"DS"
-            | b"DT"
-            | b"FL"
-            | b"FD"
-            | b"IS"
-            | b"LO"
-            | b"LT"
-            | b"PN"
-            | b"SH"
-            | b"SL"
-            | b"SS"
-            | b"ST"
-            | b"TM"
-            | b"UI"
-            | b"UL"
-            | b"US"
-    )
 }
 
 /// Builds the File Meta Information for an instance received over the network.

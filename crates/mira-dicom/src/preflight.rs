@@ -630,7 +630,7 @@ fn implicit_vr(tag: Tag) -> VR {
 /// VRs whose explicit encoding has a 16-bit length (PS3.5 7.1.2). Every other VR, and any VR
 /// the decoder does not know, has two reserved bytes and a 32-bit length: listing the short
 /// ones, as dicom-encoding does, keeps the two in step on bytes that are no VR at all.
-fn has_short_length(vr: VR) -> bool {
+pub(crate) fn has_short_length(vr: VR) -> bool {
     matches!(
         vr,
         VR::AE
