@@ -1,6 +1,6 @@
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -308,7 +308,7 @@ impl Ingest {
 }
 
 fn copy_to_staging(
-    source: &PathBuf,
+    source: &Path,
     mut staging: StagingFile,
 ) -> Result<StagedReceipt, IngestError> {
     let mut reader =
