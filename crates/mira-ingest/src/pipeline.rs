@@ -307,10 +307,7 @@ impl Ingest {
     }
 }
 
-fn copy_to_staging(
-    source: &Path,
-    mut staging: StagingFile,
-) -> Result<StagedReceipt, IngestError> {
+fn copy_to_staging(source: &Path, mut staging: StagingFile) -> Result<StagedReceipt, IngestError> {
     let mut reader =
         BufReader::with_capacity(256 * 1024, File::open(source).map_err(InvalidInstance::Io)?);
     let head = read_head(&mut reader).map_err(InvalidInstance::from)?;
