@@ -14,12 +14,21 @@ suite, which runs the same queries against both archives).
         "warning": n, "received": n}
     qr_peer.py move HOST PORT AET DEST LEVEL UID... C-MOVE; prints the same (no "received")
 
+    qr_peer.py upload URL FILE...                   POST each file to URL (Orthanc's
+        /instances); prints {"stored": n, "failed": n}
+    qr_peer.py qido BASE QUERIES.json               the same queries as QIDO-RS searches
+        (BASE/studies, /series or /instances; PATIENT level is skipped); one JSON line each:
+        {"index": i, "status": HTTP status, "matches": [[unique key], ...]}
+
 Exit status 0 when the association was established and released, 2 otherwise.
 """
 
 import json
 import os
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, StoragePresentationContexts, build_role, evt
@@ -191,7 +200,62 @@ def move(host, port, aet, dest, level, uids):
     emit(status=final.Status, pending=pendings, **counts(final))
 
 
+def upload(url, files):
+    stored = failed = 0
+    for path in files:
+        with open(path, "rb") as f:
+            body = f.read()
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/dicom"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                response.read()
+                stored += 1
+        except (urllib.error.URLError, ConnectionError, OSError):
+            # Orthanc refuses what it cannot parse (HTTP 400) or drops the connection
+            failed += 1
+    emit(stored=stored, failed=failed)
+
+
+QIDO_RESOURCE = {"STUDY": "studies", "SERIES": "series", "IMAGE": "instances"}
+UNIQUE_TAG = {"STUDY": "0020000D", "SERIES": "0020000E", "IMAGE": "00080018"}
+
+
+def qido(base, queries_path):
+    with open(queries_path, encoding="utf-8") as f:
+        queries = json.load(f)
+    for index, q in enumerate(queries):
+        level = q["level"]
+        if level not in QIDO_RESOURCE:
+            emit(index=index, status=None, matches=None)
+            continue
+        params = dict(q.get("keys", {}))
+        params["limit"] = "100000"
+        url = base.rstrip("/") + "/" + QIDO_RESOURCE[level] + "?" + urllib.parse.urlencode(params)
+        request = urllib.request.Request(url, headers={"Accept": "application/dicom+json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status = response.status
+                body = response.read()
+        except urllib.error.HTTPError as e:
+            emit(index=index, status=e.code, matches=[])
+            continue
+        results = json.loads(body) if body.strip() else []
+        matches = []
+        for r in results:
+            value = r.get(UNIQUE_TAG[level], {}).get("Value", [""])
+            matches.append([value[0]])
+        emit(index=index, status=status, matches=sorted(matches))
+
+
 def main(argv):
+    if argv[0] == "upload":
+        upload(argv[1], argv[2:])
+        return
+    if argv[0] == "qido":
+        qido(argv[1], argv[2])
+        return
     command, host, port, aet, *rest = argv
     if command == "find":
         find(host, port, aet, rest[0])
