@@ -17,6 +17,8 @@
 #![warn(missing_docs)]
 
 pub mod dimse;
+mod qr;
+mod retrieve;
 mod scp;
 
-pub use scp::{AeTitlePolicy, ScpConfig, StoreScp, store_failure_status};
+pub use scp::{AeTitlePolicy, RetrieveRoles, Scp, ScpConfig, store_failure_status};

@@ -1,28 +1,36 @@
-//! The storage SCP: association acceptance, C-ECHO and C-STORE.
+//! The DIMSE service provider: association acceptance, C-ECHO, C-STORE, C-FIND, C-MOVE and
+//! C-GET.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dicom_dictionary_std::uids;
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 use dicom_ul::Pdu;
+use dicom_ul::association::AsyncAssociation;
 use dicom_ul::association::AsyncServerAssociation;
-use dicom_ul::association::server::{AccessControl, DefaultNegotiation, ServerAssociationOptions};
+use dicom_ul::association::server::{AccessControl, Negotiation, ServerAssociationOptions};
 use dicom_ul::pdu::{
     AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
     AssociationRJServiceUserReason, AssociationRJSource, PDataValue, PDataValueType,
-    PresentationContextResultReason, UserIdentity,
+    PresentationContextResultReason, RequestorRoles, UserIdentity,
 };
 use mira_dicom::part10::{meta_for_received_instance, write_head};
 use mira_dicom::syntax::{ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, is_storage_sop_class};
 use mira_ingest::StagingFile;
 use mira_ingest::{DatasetDigest, Expected, Ingest, IngestError, Outcome, StagedReceipt};
+use mira_store::{InstanceLocation, Query, QueryFailure, QueryOptions};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
-use crate::dimse::{self, Request, command_field, status};
+use crate::dimse::{self, Request, Response, SubOperations, command_field, status};
+use crate::qr::{self, FindRequest, Refusal, Service};
+use crate::retrieve;
 
 /// Settings of the DIMSE service provider.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +54,10 @@ pub struct ScpConfig {
     pub write_timeout_secs: u64,
     /// Accept SOP classes that are not standard storage classes (private classes).
     pub accept_unknown_sop_classes: bool,
+    /// C-MOVE destinations: AE title → `host:port`.
+    pub move_destinations: BTreeMap<String, String>,
+    /// Match PN keys of C-FIND without regard to case.
+    pub case_insensitive_pn: bool,
 }
 
 impl Default for ScpConfig {
@@ -60,6 +72,8 @@ impl Default for ScpConfig {
             read_timeout_secs: 60,
             write_timeout_secs: 60,
             accept_unknown_sop_classes: false,
+            move_destinations: BTreeMap::new(),
+            case_insensitive_pn: true,
         }
     }
 }
@@ -100,16 +114,38 @@ impl AccessControl for AeTitlePolicy {
     }
 }
 
-/// The DIMSE service provider: accepts associations and serves C-ECHO and C-STORE into the
-/// ingest pipeline.
-pub struct StoreScp {
+/// Role negotiation (PS3.7 D.3.3.4): a C-GET requestor asks to be the SCP of the storage
+/// classes it wants to receive; mira grants what it asks for those classes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetrieveRoles;
+
+impl Negotiation for RetrieveRoles {
+    fn negotiate_roles(
+        &self,
+        sop_class_uid: &str,
+        scu_role: bool,
+        scp_role: bool,
+    ) -> Option<RequestorRoles> {
+        is_storage_sop_class(mira_dicom::syntax::trim_uid(sop_class_uid)).then_some(
+            RequestorRoles {
+                scu: scu_role,
+                scp: scp_role,
+            },
+        )
+    }
+}
+
+/// The DIMSE service provider: accepts associations, stores C-STORE data sets through the
+/// ingest pipeline, answers C-FIND from the catalogue and sends instances for C-MOVE and
+/// C-GET.
+pub struct Scp {
     config: ScpConfig,
     ingest: Ingest,
-    options: ServerAssociationOptions<'static, AeTitlePolicy, DefaultNegotiation>,
+    options: ServerAssociationOptions<'static, AeTitlePolicy, RetrieveRoles>,
     slots: Arc<Semaphore>,
 }
 
-impl StoreScp {
+impl Scp {
     /// Prepares the provider.
     pub fn new(config: ScpConfig, ingest: Ingest) -> Self {
         let policy = AeTitlePolicy {
@@ -127,7 +163,11 @@ impl StoreScp {
             .read_timeout(Duration::from_secs(config.read_timeout_secs))
             .write_timeout(Duration::from_secs(config.write_timeout_secs))
             .promiscuous(config.accept_unknown_sop_classes)
+            .with_negotiation(RetrieveRoles)
             .with_abstract_syntax(uids::VERIFICATION);
+        for sop_class in qr::QUERY_RETRIEVE_SOP_CLASSES {
+            options = options.with_abstract_syntax(*sop_class);
+        }
         for sop_class in STORAGE_SOP_CLASSES {
             options = options.with_abstract_syntax(*sop_class);
         }
@@ -135,7 +175,7 @@ impl StoreScp {
             options = options.with_transfer_syntax(*ts);
         }
         let slots = Arc::new(Semaphore::new(config.max_associations.max(1)));
-        StoreScp {
+        Scp {
             config,
             ingest,
             options,
@@ -249,6 +289,43 @@ enum SessionError {
     Protocol(&'static str),
     #[error(transparent)]
     Command(#[from] dimse::CommandError),
+    #[error("sending P-DATA: {0}")]
+    Io(std::io::Error),
+}
+
+/// How one sub-operation went.
+enum SubOutcome {
+    /// The peer answered with this status; `true` if a C-CANCEL arrived meanwhile.
+    Status(u16, bool),
+    /// Not sent: no suitable presentation context, or the stored file is unreadable.
+    NotSent(String),
+}
+
+/// Performs one C-STORE sub-operation on `association`.
+async fn send_one<A>(
+    scp: &Scp,
+    association: &mut A,
+    loc: &InstanceLocation,
+    message_id: u16,
+    move_originator: Option<(&str, u16)>,
+) -> Result<SubOutcome, retrieve::RetrieveError>
+where
+    A: AsyncAssociation<TcpStream> + Send,
+{
+    let Some(pc) = retrieve::choose_context(association.presentation_contexts(), loc) else {
+        return Ok(SubOutcome::NotSent(format!(
+            "peer accepted no context for {} in {}",
+            loc.sop_class_uid, loc.transfer_syntax_uid
+        )));
+    };
+    let (pc_id, ts) = (pc.id, pc.transfer_syntax.clone());
+    let data = match retrieve::dataset_bytes(scp.ingest.archive(), loc, &ts).await {
+        Ok(data) => data,
+        Err(reason) => return Ok(SubOutcome::NotSent(reason)),
+    };
+    let reply =
+        retrieve::store(association, pc_id, message_id, loc, &data, move_originator).await?;
+    Ok(SubOutcome::Status(reply.status, reply.cancel_requested))
 }
 
 /// Where a C-STORE's data set goes while it arrives.
@@ -261,7 +338,13 @@ enum Sink {
     },
     /// The request will fail; the data is read and dropped.
     Discard { status: u16, reason: String },
+    /// The identifier of a C-FIND, C-MOVE or C-GET, collected in memory.
+    Identifier(Vec<u8>),
 }
+
+/// Largest identifier accepted: queries are a few hundred bytes; a UID list of a thousand
+/// studies is 64 KiB.
+const MAX_IDENTIFIER_BYTES: usize = 1024 * 1024;
 
 enum State {
     Idle,
@@ -279,7 +362,7 @@ enum State {
 }
 
 struct Session<'a> {
-    scp: &'a StoreScp,
+    scp: &'a Scp,
     association: AsyncServerAssociation<TcpStream>,
     calling_ae: String,
     peer: SocketAddr,
@@ -336,6 +419,12 @@ impl Session<'_> {
                 },
                 PDataValueType::Data,
             ) if pc_id == pdv.presentation_context_id => {
+                if let Sink::Identifier(bytes) = &mut sink {
+                    bytes.extend_from_slice(&pdv.data);
+                    if bytes.len() > MAX_IDENTIFIER_BYTES {
+                        return Err(SessionError::Protocol("identifier larger than 1 MiB"));
+                    }
+                }
                 if let Sink::Staging { file, digest, .. } = &mut sink {
                     digest.update(&pdv.data);
                     if let Err(e) = file.write_all(&pdv.data) {
@@ -352,7 +441,12 @@ impl Session<'_> {
                     }
                 }
                 if pdv.is_last {
-                    self.finish_store(pc_id, request, sink).await?;
+                    match sink {
+                        Sink::Identifier(bytes) => {
+                            self.on_identifier(pc_id, request, bytes).await?
+                        }
+                        sink => self.finish_store(pc_id, request, sink).await?,
+                    }
                     Ok(State::Idle)
                 } else {
                     Ok(State::Data {
@@ -393,6 +487,16 @@ impl Session<'_> {
                     sink,
                 })
             }
+            command_field::C_FIND_RQ | command_field::C_MOVE_RQ | command_field::C_GET_RQ
+                if request.has_data_set =>
+            {
+                Ok(State::Data {
+                    pc_id,
+                    request,
+                    sink: Sink::Identifier(Vec::new()),
+                })
+            }
+            // a C-CANCEL for an operation that already ended is ignored (PS3.7 9.3.2.3)
             command_field::C_CANCEL_RQ => Ok(State::Idle),
             _ if request.has_data_set => Ok(State::Data {
                 pc_id,
@@ -494,6 +598,7 @@ impl Session<'_> {
     ) -> Result<(), SessionError> {
         let (code, reason) = match sink {
             Sink::Discard { status, reason } => (status, Some(reason)),
+            Sink::Identifier(_) => (status::CANNOT_UNDERSTAND, Some("not a C-STORE".into())),
             Sink::Staging {
                 file,
                 digest,
@@ -534,6 +639,424 @@ impl Session<'_> {
             );
         }
         self.respond(pc_id, &request, code, reason.as_deref()).await
+    }
+
+    /// A complete C-FIND, C-MOVE or C-GET request.
+    async fn on_identifier(
+        &mut self,
+        pc_id: u8,
+        request: Request,
+        bytes: Vec<u8>,
+    ) -> Result<(), SessionError> {
+        let Some(pc) = self.accepted_context(pc_id) else {
+            return self
+                .respond(
+                    pc_id,
+                    &request,
+                    status::CANNOT_UNDERSTAND,
+                    Some("presentation context not accepted"),
+                )
+                .await;
+        };
+        let (ts_uid, abstract_syntax) = (pc.transfer_syntax.clone(), pc.abstract_syntax.clone());
+        let Some((model, service)) = qr::model_of(&abstract_syntax) else {
+            return self
+                .respond(
+                    pc_id,
+                    &request,
+                    status::SOP_CLASS_NOT_SUPPORTED,
+                    Some("not a query/retrieve SOP class"),
+                )
+                .await;
+        };
+        let Some(ts) = TransferSyntaxRegistry.get(mira_dicom::syntax::trim_uid(&ts_uid)) else {
+            return self
+                .respond(
+                    pc_id,
+                    &request,
+                    status::CANNOT_UNDERSTAND,
+                    Some("unknown transfer syntax"),
+                )
+                .await;
+        };
+        let identifier = match InMemDicomObject::read_dataset_with_ts(&bytes[..], ts) {
+            Ok(obj) => obj,
+            Err(e) => {
+                tracing::warn!(calling_ae = self.calling_ae, error = %e, "undecodable identifier");
+                return self
+                    .respond(
+                        pc_id,
+                        &request,
+                        status::CANNOT_UNDERSTAND,
+                        Some("undecodable identifier"),
+                    )
+                    .await;
+            }
+        };
+        let parsed = match service {
+            Service::Find => qr::find_request(&identifier, model, self.query_options()).map(Ok),
+            Service::Move | Service::Get => qr::retrieve_query(&identifier, model).map(Err),
+        };
+        match parsed {
+            Err(Refusal { status, comment }) => {
+                tracing::warn!(
+                    calling_ae = self.calling_ae,
+                    reason = comment,
+                    "query refused"
+                );
+                self.respond(pc_id, &request, status, Some(&comment)).await
+            }
+            Ok(Ok(find)) => self.find(pc_id, &request, ts, find).await,
+            Ok(Err(query)) => self.retrieve(pc_id, &request, service, query).await,
+        }
+    }
+
+    fn query_options(&self) -> QueryOptions {
+        QueryOptions {
+            case_insensitive_pn: self.scp.config.case_insensitive_pn,
+            fuzzy_names: false,
+        }
+    }
+
+    fn accepted_context(&self, pc_id: u8) -> Option<&dicom_ul::pdu::PresentationContextNegotiated> {
+        self.association
+            .presentation_contexts()
+            .iter()
+            .find(|pc| pc.id == pc_id && pc.reason == PresentationContextResultReason::Acceptance)
+    }
+
+    /// C-FIND: one pending response per match, then success (PS3.4 C.4.1.3).
+    async fn find(
+        &mut self,
+        pc_id: u8,
+        request: &Request,
+        ts: &dicom_encoding::TransferSyntax,
+        mut find: FindRequest,
+    ) -> Result<(), SessionError> {
+        const PAGE: u32 = 500;
+        let catalogue = self.scp.ingest.archive().catalogue.clone();
+        let mut sent = 0usize;
+        find.query.limit = Some(PAGE);
+        loop {
+            let matches = match catalogue.query(&find.query).await {
+                Ok(m) => m,
+                Err(e) => return self.query_failed(pc_id, request, e).await,
+            };
+            let page_len = matches.len();
+            for m in &matches {
+                if self.cancel_requested().await? {
+                    tracing::info!(calling_ae = self.calling_ae, sent, "C-FIND cancelled");
+                    return self.respond(pc_id, request, status::CANCEL, None).await;
+                }
+                let identifier = qr::match_identifier(m, &find, &self.scp.config.ae_title);
+                let mut data = Vec::with_capacity(512);
+                identifier
+                    .write_dataset_with_ts(&mut data, ts)
+                    .map_err(|e| dimse::CommandError::Encode(e.to_string()))?;
+                let pending = Response {
+                    status: status::PENDING,
+                    has_data_set: true,
+                    ..Response::default()
+                };
+                self.respond_with(pc_id, request, &pending, Some(&data))
+                    .await?;
+                sent += 1;
+            }
+            if page_len < PAGE as usize {
+                break;
+            }
+            find.query.offset += PAGE;
+        }
+        tracing::info!(calling_ae = self.calling_ae, level = %find.query.level, matches = sent, "C-FIND");
+        self.respond(pc_id, request, status::SUCCESS, None).await
+    }
+
+    async fn query_failed(
+        &mut self,
+        pc_id: u8,
+        request: &Request,
+        e: QueryFailure,
+    ) -> Result<(), SessionError> {
+        let (code, comment) = match &e {
+            QueryFailure::Query(q) => (status::IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, q.to_string()),
+            QueryFailure::Store(_) => (
+                status::UNABLE_TO_CALCULATE_MATCHES,
+                "catalogue unavailable".to_string(),
+            ),
+        };
+        tracing::error!(calling_ae = self.calling_ae, error = %e, "query failed");
+        self.respond(pc_id, request, code, Some(&comment)).await
+    }
+
+    /// C-MOVE and C-GET: C-STORE sub-operations to the destination or back on this
+    /// association, with a pending response after each (PS3.4 C.4.2.3, C.4.3.3).
+    async fn retrieve(
+        &mut self,
+        pc_id: u8,
+        request: &Request,
+        service: Service,
+        query: Query,
+    ) -> Result<(), SessionError> {
+        let destination = if service == Service::Move {
+            let ae = request.move_destination.trim();
+            match self.scp.config.move_destinations.get(ae) {
+                Some(address) => Some((ae.to_string(), address.clone())),
+                None => {
+                    tracing::warn!(
+                        calling_ae = self.calling_ae,
+                        destination = ae,
+                        "C-MOVE to an unknown destination"
+                    );
+                    return self
+                        .respond(
+                            pc_id,
+                            request,
+                            status::MOVE_DESTINATION_UNKNOWN,
+                            Some("move destination unknown"),
+                        )
+                        .await;
+                }
+            }
+        } else {
+            None
+        };
+        let catalogue = self.scp.ingest.archive().catalogue.clone();
+        let instances = match catalogue.locate_matches(&query).await {
+            Ok(list) => list,
+            Err(e) => return self.query_failed(pc_id, request, e).await,
+        };
+        let total = instances.len();
+        let mut outgoing = match destination {
+            Some((ae, address)) if total > 0 => {
+                let contexts = retrieve::proposed_contexts(&instances);
+                let timeout = Duration::from_secs(self.scp.config.read_timeout_secs);
+                match retrieve::connect(
+                    &self.scp.config.ae_title,
+                    &ae,
+                    &address,
+                    &contexts,
+                    timeout,
+                )
+                .await
+                {
+                    Ok(association) => Some(association),
+                    Err(e) => {
+                        tracing::warn!(calling_ae = self.calling_ae, destination = ae, error = %e, "cannot reach the move destination");
+                        return self
+                            .respond(
+                                pc_id,
+                                request,
+                                status::UNABLE_TO_PERFORM_SUB_OPERATIONS,
+                                Some("cannot associate with the move destination"),
+                            )
+                            .await;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut counts = SubOperations::default();
+        let mut failed_uids: Vec<String> = Vec::new();
+        let mut cancelled = false;
+        let mut broken: Option<String> = None;
+        for (n, loc) in instances.iter().enumerate() {
+            if self.cancel_requested().await? {
+                cancelled = true;
+                break;
+            }
+            let message_id = (n % 0xFFFF) as u16 + 1;
+            let result = match outgoing.as_mut() {
+                Some(association) => {
+                    let originator = (self.calling_ae.as_str(), request.message_id);
+                    send_one(self.scp, association, loc, message_id, Some(originator)).await
+                }
+                None => send_one(self.scp, &mut self.association, loc, message_id, None).await,
+            };
+            match result {
+                Ok(SubOutcome::Status(code, cancel)) => {
+                    match code {
+                        status::SUCCESS => counts.completed += 1,
+                        c if status::is_warning(c) => counts.warning += 1,
+                        _ => {
+                            counts.failed += 1;
+                            failed_uids.push(loc.sop_instance_uid.clone());
+                        }
+                    }
+                    cancelled |= cancel;
+                }
+                Ok(SubOutcome::NotSent(reason)) => {
+                    tracing::warn!(
+                        calling_ae = self.calling_ae,
+                        reason,
+                        "sub-operation not performed"
+                    );
+                    counts.failed += 1;
+                    failed_uids.push(loc.sop_instance_uid.clone());
+                }
+                Err(e) => {
+                    broken = Some(e.to_string());
+                    counts.failed += 1;
+                    failed_uids.push(loc.sop_instance_uid.clone());
+                    break;
+                }
+            }
+            if cancelled {
+                break;
+            }
+            let done = n + 1;
+            if done < total {
+                let pending = Response {
+                    status: status::PENDING,
+                    sub_operations: Some(SubOperations {
+                        remaining: Some(u16::try_from(total - done).unwrap_or(u16::MAX)),
+                        ..counts
+                    }),
+                    ..Response::default()
+                };
+                self.respond_with(pc_id, request, &pending, None).await?;
+            }
+        }
+        if let Some(association) = outgoing {
+            let _ = association.release().await;
+        }
+        let attempted = (counts.completed + counts.failed + counts.warning) as usize;
+        if broken.is_some() || cancelled {
+            // what was not attempted counts as failed (broken) or remaining (cancelled)
+            for loc in &instances[attempted.min(total)..] {
+                if broken.is_some() {
+                    counts.failed += 1;
+                    failed_uids.push(loc.sop_instance_uid.clone());
+                }
+            }
+        }
+        let remaining = if cancelled {
+            Some(u16::try_from(total - attempted).unwrap_or(u16::MAX))
+        } else {
+            None
+        };
+        let code = if cancelled {
+            status::CANCEL
+        } else if counts.failed == 0 && counts.warning == 0 {
+            status::SUCCESS
+        } else if counts.completed == 0 && counts.warning == 0 {
+            status::UNABLE_TO_PERFORM_SUB_OPERATIONS
+        } else {
+            status::SUB_OPERATIONS_COMPLETE_WITH_FAILURES
+        };
+        tracing::info!(
+            calling_ae = self.calling_ae,
+            service = ?service,
+            level = %query.level,
+            total,
+            completed = counts.completed,
+            failed = counts.failed,
+            warning = counts.warning,
+            cancelled,
+            reason = broken.as_deref().unwrap_or(""),
+            "retrieve finished"
+        );
+        // PS3.4 C.4.2.1.5: the final response lists the failed instances. Not for C-GET:
+        // dcmtk's getscu (3.6.7) does not read a data set after the final C-GET-RSP and
+        // fails the release; the counts and the Error Comment say what failed.
+        let data = if failed_uids.is_empty() || service == Service::Get {
+            None
+        } else {
+            let mut obj = InMemDicomObject::new_empty();
+            obj.put(dicom_core::DataElement::new(
+                dicom_dictionary_std::tags::FAILED_SOP_INSTANCE_UID_LIST,
+                dicom_core::VR::UI,
+                dicom_core::PrimitiveValue::Strs(failed_uids.into_iter().collect()),
+            ));
+            let ts = self.accepted_context(pc_id).and_then(|pc| {
+                TransferSyntaxRegistry.get(mira_dicom::syntax::trim_uid(&pc.transfer_syntax))
+            });
+            let mut bytes = Vec::new();
+            match ts.map(|ts| obj.write_dataset_with_ts(&mut bytes, ts)) {
+                Some(Ok(())) => Some(bytes),
+                _ => None,
+            }
+        };
+        let failed_comment = format!("{} sub-operations failed", counts.failed);
+        let comment = if broken.is_some() {
+            Some("association with the peer failed")
+        } else if counts.failed > 0 {
+            Some(failed_comment.as_str())
+        } else {
+            None
+        };
+        let last = Response {
+            status: code,
+            error_comment: comment,
+            has_data_set: data.is_some(),
+            sub_operations: Some(SubOperations {
+                remaining,
+                ..counts
+            }),
+        };
+        self.respond_with(pc_id, request, &last, data.as_deref())
+            .await
+    }
+
+    /// Whether the requestor sent something while an operation runs; PS3.7 allows only a
+    /// C-CANCEL-RQ there. Does not wait.
+    async fn cancel_requested(&mut self) -> Result<bool, SessionError> {
+        let (stream, buffered) = AsyncAssociation::get_mut(&mut self.association);
+        let arrived = !buffered.is_empty() || {
+            let mut byte = [0u8; 1];
+            // the timeout polls the peek once: ready data or end of stream means a PDU
+            matches!(
+                tokio::time::timeout(Duration::ZERO, stream.peek(&mut byte)).await,
+                Ok(_)
+            )
+        };
+        if !arrived {
+            return Ok(false);
+        }
+        match self.association.receive().await? {
+            Pdu::PData { data } => {
+                for pdv in data {
+                    if pdv.value_type == PDataValueType::Command
+                        && dimse::decode_request(&pdv.data)
+                            .is_ok_and(|c| c.command_field == command_field::C_CANCEL_RQ)
+                    {
+                        return Ok(true);
+                    }
+                }
+                Err(SessionError::Protocol(
+                    "a message other than C-CANCEL during an operation",
+                ))
+            }
+            Pdu::AbortRQ { .. } => Err(SessionError::Protocol(
+                "aborted by peer during an operation",
+            )),
+            _ => Err(SessionError::Protocol("unexpected PDU during an operation")),
+        }
+    }
+
+    async fn respond_with(
+        &mut self,
+        pc_id: u8,
+        request: &Request,
+        response: &Response<'_>,
+        data: Option<&[u8]>,
+    ) -> Result<(), SessionError> {
+        let command = dimse::encode(request, response)?;
+        self.association
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc_id,
+                    value_type: PDataValueType::Command,
+                    is_last: true,
+                    data: command,
+                }],
+            })
+            .await?;
+        if let Some(data) = data {
+            let mut writer = self.association.send_pdata(pc_id);
+            writer.write_all(data).await.map_err(SessionError::Io)?;
+            writer.finish().await.map_err(SessionError::Io)?;
+        }
+        Ok(())
     }
 
     async fn respond(

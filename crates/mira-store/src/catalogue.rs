@@ -39,7 +39,38 @@ pub struct InstanceLocation {
     pub size_bytes: i64,
     /// Transfer syntax of the stored file.
     pub transfer_syntax_uid: String,
+    /// SOP Class UID.
+    pub sop_class_uid: String,
+    /// Series Instance UID.
+    pub series_instance_uid: String,
+    /// Study Instance UID.
+    pub study_instance_uid: String,
 }
+
+impl InstanceLocation {
+    /// Reads the columns of [`LOCATION_COLUMNS`] in order.
+    pub(crate) fn from_row(r: &sqlx::sqlite::SqliteRow) -> Self {
+        InstanceLocation {
+            sop_instance_uid: r.get(0),
+            blob_key: r.get(1),
+            dataset_digest: r.get(2),
+            dataset_offset: r.get(3),
+            size_bytes: r.get(4),
+            transfer_syntax_uid: r.get(5),
+            sop_class_uid: r.get(6),
+            series_instance_uid: r.get(7),
+            study_instance_uid: r.get(8),
+        }
+    }
+}
+
+/// The columns [`InstanceLocation::from_row`] reads, over `instances i`, `series se` and
+/// `studies st`.
+pub(crate) const LOCATION_COLUMNS: &str = "i.sop_instance_uid, i.blob_key, i.dataset_digest, \
+    i.dataset_offset, i.size_bytes, i.transfer_syntax_uid, i.sop_class_uid, \
+    se.series_instance_uid, st.study_instance_uid";
+
+const LOCATION_FROM: &str = " FROM instances i JOIN series se ON i.series_pk = se.id JOIN studies st ON se.study_pk = st.id";
 
 /// One patient, for listings.
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +161,11 @@ impl Catalogue {
         Ok(Catalogue { pool })
     }
 
+    /// The connection pool, for the query module.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin().await?)
     }
@@ -139,42 +175,23 @@ impl Catalogue {
         &self,
         sop_instance_uid: &str,
     ) -> Result<Option<InstanceLocation>, StoreError> {
-        let row = sqlx::query(
-            "SELECT sop_instance_uid, blob_key, dataset_digest, dataset_offset, size_bytes, transfer_syntax_uid
-             FROM instances WHERE sop_instance_uid = ?",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LOCATION_COLUMNS}{LOCATION_FROM} WHERE i.sop_instance_uid = ?"
+        )))
         .bind(sop_instance_uid)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| InstanceLocation {
-            sop_instance_uid: r.get(0),
-            blob_key: r.get(1),
-            dataset_digest: r.get(2),
-            dataset_offset: r.get(3),
-            size_bytes: r.get(4),
-            transfer_syntax_uid: r.get(5),
-        }))
+        Ok(row.as_ref().map(InstanceLocation::from_row))
     }
 
     /// Every instance with its location, in SOP Instance UID order.
     pub async fn all_instance_locations(&self) -> Result<Vec<InstanceLocation>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT sop_instance_uid, blob_key, dataset_digest, dataset_offset, size_bytes, transfer_syntax_uid
-             FROM instances ORDER BY sop_instance_uid",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LOCATION_COLUMNS}{LOCATION_FROM} ORDER BY i.sop_instance_uid"
+        )))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| InstanceLocation {
-                sop_instance_uid: r.get(0),
-                blob_key: r.get(1),
-                dataset_digest: r.get(2),
-                dataset_offset: r.get(3),
-                size_bytes: r.get(4),
-                transfer_syntax_uid: r.get(5),
-            })
-            .collect())
+        Ok(rows.iter().map(InstanceLocation::from_row).collect())
     }
 
     /// The blob keys that instances reference.

@@ -6,6 +6,8 @@
 //!   filesystem so that a file is fsynced *before* it appears under its final name.
 //! - [`catalogue`]: [`Catalogue`], the sqlx/SQLite index of patients, studies, series and
 //!   instances, with its migrations (`migrations/sqlite`).
+//! - [`query`]: [`Query`], the attribute matching of PS3.4 C.2.2.2 on the catalogue, shared by
+//!   C-FIND and QIDO-RS, and the lookup of the instances a retrieve sends.
 //! - [`archive`]: [`Archive::commit_batch`], the crash-safe commit of a batch of staged
 //!   instances: decide each against what is stored (new, duplicate, conflict policy), rename
 //!   accepted files into place, fsync their directories, then commit the catalogue
@@ -24,8 +26,12 @@ pub mod archive;
 pub mod blob;
 pub mod catalogue;
 mod error;
+pub mod query;
 
 pub use archive::{Archive, ConflictPolicy, Outcome, Recovery, StagedInstance};
 pub use blob::{BlobKey, BlobStore, Flush, StagingFile};
 pub use catalogue::{Catalogue, InstanceLocation, PatientRow, SeriesRow, StudyRow};
 pub use error::StoreError;
+pub use query::{
+    Level, Match, MatchValue, Matcher, Query, QueryError, QueryFailure, QueryOptions, Scope,
+};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use mira_net::StoreScp;
+use mira_net::Scp;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -54,7 +54,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     println!("mira listening dimse={dimse_addr} http={http_addr}");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let scp = Arc::new(StoreScp::new(config.dimse.clone(), ingest.clone()));
+    let scp = Arc::new(Scp::new(config.dimse.clone(), ingest.clone()));
     let dimse = tokio::spawn(scp.serve(dimse_listener, shutdown_rx.clone()));
     let mut http_shutdown = shutdown_rx.clone();
     let web = mira_web::WebState::new(
