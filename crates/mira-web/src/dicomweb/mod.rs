@@ -1,4 +1,4 @@
-//! DICOMweb (PS3.18) under `/dicom-web`: STOW-RS ([`stow`]), WADO-RS
+//! DICOMweb (PS3.18) under `/dicom-web`: STOW-RS ([`stow`]), QIDO-RS ([`qido`]), WADO-RS
 //! ([`wado`], with rendering in [`render`]), over multipart/related bodies ([`multipart`]).
 //!
 //! Instances are found through the catalogue and served from the blob store as they were
@@ -6,14 +6,15 @@
 //! for a different (uncompressed) transfer syntax.
 
 pub mod multipart;
+pub mod qido;
 pub mod render;
 pub mod stow;
 pub mod wado;
 
 use axum::Router;
 use axum::http::{HeaderMap, header};
-use axum::routing::{get, post};
-use mira_store::{Archive, BlobKey};
+use axum::routing::get;
+use mira_store::{Archive, BlobKey, InstanceLocation, Scope};
 use serde::{Deserialize, Serialize};
 
 use crate::{Problem, WebState};
@@ -59,13 +60,27 @@ pub fn routes() -> Router<WebState> {
     let series = "/dicom-web/studies/{study}/series/{series}";
     let instance = "/dicom-web/studies/{study}/series/{series}/instances/{sop}";
     Router::new()
-        .route("/dicom-web/studies", post(stow::store))
+        .route(
+            "/dicom-web/studies",
+            get(qido::search_studies).post(stow::store),
+        )
+        .route("/dicom-web/series", get(qido::search_all_series))
+        .route("/dicom-web/instances", get(qido::search_all_instances))
         .route(study, get(wado::retrieve).post(stow::store_in_study))
         .route(&format!("{study}/metadata"), get(wado::metadata))
         .route(&format!("{study}/thumbnail"), get(render::thumbnail))
+        .route(&format!("{study}/series"), get(qido::search_study_series))
+        .route(
+            &format!("{study}/instances"),
+            get(qido::search_study_instances),
+        )
         .route(series, get(wado::retrieve))
         .route(&format!("{series}/metadata"), get(wado::metadata))
         .route(&format!("{series}/thumbnail"), get(render::thumbnail))
+        .route(
+            &format!("{series}/instances"),
+            get(qido::search_series_instances),
+        )
         .route(instance, get(wado::retrieve))
         .route(&format!("{instance}/metadata"), get(wado::metadata))
         .route(&format!("{instance}/rendered"), get(render::rendered))
@@ -111,128 +126,45 @@ pub(crate) fn check_uid<'a>(uid: &'a str, what: &str) -> Result<&'a str, Problem
     }
 }
 
-/// Which instances a WADO-RS request is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope {
-    /// Study Instance UID.
-    pub study_instance_uid: String,
-    /// Series Instance UID, for a series or an instance.
-    pub series_instance_uid: Option<String>,
-    /// SOP Instance UID, for an instance.
-    pub sop_instance_uid: Option<String>,
+/// The scope of a request path, its UIDs checked.
+pub(crate) fn scope_from_path(
+    study: &str,
+    series: Option<&str>,
+    sop: Option<&str>,
+) -> Result<Scope, Problem> {
+    Ok(Scope {
+        study_instance_uid: check_uid(study, "Study Instance UID")?.to_string(),
+        series_instance_uid: series
+            .map(|s| check_uid(s, "Series Instance UID").map(str::to_string))
+            .transpose()?,
+        sop_instance_uid: sop
+            .map(|s| check_uid(s, "SOP Instance UID").map(str::to_string))
+            .transpose()?,
+    })
 }
 
-impl Scope {
-    /// The scope of a request path, its UIDs checked.
-    pub(crate) fn from_path(
-        study: &str,
-        series: Option<&str>,
-        sop: Option<&str>,
-    ) -> Result<Scope, Problem> {
-        Ok(Scope {
-            study_instance_uid: check_uid(study, "Study Instance UID")?.to_string(),
-            series_instance_uid: series
-                .map(|s| check_uid(s, "Series Instance UID").map(str::to_string))
-                .transpose()?,
-            sop_instance_uid: sop
-                .map(|s| check_uid(s, "SOP Instance UID").map(str::to_string))
-                .transpose()?,
-        })
+/// The level of a scope, for messages.
+pub(crate) fn scope_level(scope: &Scope) -> &'static str {
+    match (&scope.series_instance_uid, &scope.sop_instance_uid) {
+        (_, Some(_)) => "instance",
+        (Some(_), None) => "series",
+        _ => "study",
     }
-
-    /// The level named in messages.
-    pub(crate) fn level(&self) -> &'static str {
-        match (&self.series_instance_uid, &self.sop_instance_uid) {
-            (_, Some(_)) => "instance",
-            (Some(_), None) => "series",
-            _ => "study",
-        }
-    }
-}
-
-/// Where an instance is and what it is, as WADO-RS needs it.
-#[derive(Debug, Clone)]
-pub struct Located {
-    /// SOP Instance UID.
-    pub sop_instance_uid: String,
-    /// SOP Class UID.
-    pub sop_class_uid: String,
-    /// Study Instance UID.
-    pub study_instance_uid: String,
-    /// Series Instance UID.
-    pub series_instance_uid: String,
-    /// Transfer syntax of the stored file.
-    pub transfer_syntax_uid: String,
-    /// Blob key.
-    pub blob_key: String,
 }
 
 /// The stored instances in `scope`; 404 when there are none.
-pub(crate) async fn locate(archive: &Archive, scope: &Scope) -> Result<Vec<Located>, Problem> {
-    let all = archive
-        .catalogue
-        .all_instance_locations()
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "catalogue lookup failed");
-            Problem::internal("the catalogue could not be read")
-        })?;
-    let blobs = archive.blobs.clone();
-    let wanted = scope.clone();
-    // Stop-gap until the catalogue answers by study and series: read the UIDs from each blob.
-    let found = tokio::task::spawn_blocking(move || {
-        let mut found = Vec::new();
-        for row in all {
-            if wanted
-                .sop_instance_uid
-                .as_ref()
-                .is_some_and(|s| *s != row.sop_instance_uid)
-            {
-                continue;
-            }
-            let Ok(key) = BlobKey::parse(&row.blob_key) else {
-                continue;
-            };
-            let Ok(obj) = dicom_object::OpenFileOptions::new()
-                .read_until(dicom_core::Tag(0x0020, 0x000F))
-                .open_file(blobs.path_of(&key))
-            else {
-                continue;
-            };
-            let text = |tag| {
-                obj.element(tag)
-                    .ok()
-                    .and_then(|e| e.to_str().ok())
-                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-                    .unwrap_or_default()
-            };
-            let study = text(dicom_dictionary_std::tags::STUDY_INSTANCE_UID);
-            let series = text(dicom_dictionary_std::tags::SERIES_INSTANCE_UID);
-            if study != wanted.study_instance_uid
-                || wanted
-                    .series_instance_uid
-                    .as_ref()
-                    .is_some_and(|s| *s != series)
-            {
-                continue;
-            }
-            found.push(Located {
-                sop_instance_uid: row.sop_instance_uid,
-                sop_class_uid: text(dicom_dictionary_std::tags::SOP_CLASS_UID),
-                study_instance_uid: study,
-                series_instance_uid: series,
-                transfer_syntax_uid: row.transfer_syntax_uid,
-                blob_key: row.blob_key,
-            });
-        }
-        found
-    })
-    .await
-    .map_err(|_| Problem::internal("the instance lookup was interrupted"))?;
+pub(crate) async fn locate(
+    archive: &Archive,
+    scope: &Scope,
+) -> Result<Vec<InstanceLocation>, Problem> {
+    let found = archive.catalogue.locate(scope).await.map_err(|e| {
+        tracing::error!(error = %e, "catalogue lookup failed");
+        Problem::internal("the catalogue could not be read")
+    })?;
     if found.is_empty() {
         return Err(Problem::not_found(format!(
             "no such {} in the archive",
-            scope.level()
+            scope_level(scope)
         )));
     }
     Ok(found)
@@ -241,7 +173,7 @@ pub(crate) async fn locate(archive: &Archive, scope: &Scope) -> Result<Vec<Locat
 /// The file of a located instance.
 pub(crate) fn blob_path(
     archive: &Archive,
-    located: &Located,
+    located: &InstanceLocation,
 ) -> Result<std::path::PathBuf, Problem> {
     let key = BlobKey::parse(&located.blob_key).map_err(|e| {
         tracing::error!(error = %e, "catalogue holds an invalid blob key");

@@ -24,7 +24,7 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageFormat};
 
 use super::wado::{blocking, can_decode, check_frames, open_instance, syntax_name};
-use super::{Scope, accepted, blob_path, locate};
+use super::{accepted, blob_path, locate, scope_from_path};
 use crate::{Problem, WebState};
 
 /// Output format.
@@ -169,7 +169,7 @@ async fn render_request(
     let study = params
         .get("study")
         .ok_or_else(|| Problem::bad_request("no Study Instance UID in the path"))?;
-    let scope = Scope::from_path(
+    let scope = scope_from_path(
         study,
         params.get("series").map(String::as_str),
         params.get("sop").map(String::as_str),

@@ -20,10 +20,13 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 use futures::FutureExt;
+use mira_store::{InstanceLocation, Scope};
 use serde_json::{Map, Value, json};
 
 use super::multipart::{self, Part, PartBody};
-use super::{Located, MediaRange, Scope, accepted, base_url, blob_path, locate, retrieve_url};
+use super::{
+    MediaRange, accepted, base_url, blob_path, locate, retrieve_url, scope_from_path, scope_level,
+};
 use crate::{Problem, WebState};
 
 /// Binary values longer than this many bytes go out as a Bulk Data URI in metadata.
@@ -49,7 +52,7 @@ fn scope_of(params: &HashMap<String, String>) -> Result<Scope, Problem> {
     let study = params
         .get("study")
         .ok_or_else(|| Problem::bad_request("no Study Instance UID in the path"))?;
-    Scope::from_path(
+    scope_from_path(
         study,
         params.get("series").map(String::as_str),
         params.get("sop").map(String::as_str),
@@ -168,7 +171,7 @@ async fn retrieve_inner(
             InstanceSyntax::Exactly(uid) => {
                 return Err(Problem::not_acceptable(format!(
                     "an instance in this {} is stored as {}; mira converts only between uncompressed transfer syntaxes, not to {}: ask for transfer-syntax=* to get it as stored",
-                    scope.level(),
+                    scope_level(&scope),
                     syntax_name(stored),
                     syntax_name(uid)
                 )));
@@ -187,7 +190,7 @@ async fn retrieve_inner(
     }
     tracing::debug!(
         instances = parts.len(),
-        level = scope.level(),
+        level = scope_level(&scope),
         "WADO-RS retrieve"
     );
     Ok(multipart::response("application/dicom", parts))
@@ -547,7 +550,7 @@ async fn frames_inner(
     let scope = scope_of(&params)?;
     let wanted = parse_frame_list(params.get("frames").map_or("", String::as_str))?;
     let archive = state.ingest.archive();
-    let located: Located = locate(archive, &scope).await?.remove(0);
+    let located: InstanceLocation = locate(archive, &scope).await?.remove(0);
     let stored = located.transfer_syntax_uid.clone();
     let mut syntax = negotiate_frames(&accepted(&headers), &stored)?;
     if frame_media_type(&stored).is_none() {
