@@ -442,7 +442,15 @@ async fn store_part(
                 why,
             };
         }
-        Sink::Head(_) => unreachable!("a forced open leaves the head state"),
+        Sink::Head(_) => {
+            // `open(.., true)` always leaves the head state; kept total rather than panicking
+            return PartOutcome::Failed {
+                sop_class_uid: None,
+                sop_instance_uid: None,
+                reason: PROCESSING_FAILURE,
+                why: "the part could not be staged".into(),
+            };
+        }
     };
     let sop_class_uid = meta_uid(Some(&head), true);
     let sop_instance_uid = meta_uid(Some(&head), false);

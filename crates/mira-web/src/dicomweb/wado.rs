@@ -380,7 +380,9 @@ async fn bulkdata_inner(
         let obj = open_instance(&path)?;
         let missing = || Problem::not_found("the instance has no value at this bulk data path");
         let mut current: &InMemDicomObject = &obj;
-        let (last, nested) = steps.split_last().expect("not empty");
+        let Some((last, nested)) = steps.split_last() else {
+            return Err(Problem::bad_request("an empty bulk data path"));
+        };
         for (tag, index) in nested {
             let element = current.element(*tag).map_err(|_| missing())?;
             let items = element.items().ok_or_else(missing)?;
@@ -581,14 +583,19 @@ async fn frames_inner(
                     number_of_frames(&obj),
                 )?;
                 let media = frame_media_type(&stored).unwrap_or("application/octet-stream");
-                Ok(wanted
+                wanted
                     .iter()
-                    .map(|&n| Part {
-                        content_type: format!("{media}; transfer-syntax={stored}"),
-                        content_location: None,
-                        body: PartBody::Bytes(Bytes::from(frames[n as usize - 1].clone())),
+                    .map(|&n| {
+                        let frame = frames.get(n as usize - 1).ok_or_else(|| {
+                            Problem::not_found(format!("frame {n} is not in the pixel data"))
+                        })?;
+                        Ok(Part {
+                            content_type: format!("{media}; transfer-syntax={stored}"),
+                            content_location: None,
+                            body: PartBody::Bytes(Bytes::from(frame.clone())),
+                        })
                     })
-                    .collect())
+                    .collect()
             }
             FrameSyntax::Uncompressed => wanted
                 .iter()
