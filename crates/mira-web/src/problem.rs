@@ -10,6 +10,9 @@ pub struct Problem {
     status: StatusCode,
     title: &'static str,
     detail: String,
+    /// The detail quotes request values (query keys may carry patient attributes): it goes
+    /// to the client, not to the log.
+    private: bool,
 }
 
 impl Problem {
@@ -19,7 +22,14 @@ impl Problem {
             status,
             title,
             detail: detail.into(),
+            private: false,
         }
+    }
+
+    /// Keeps the detail out of the log, for details that quote what the client sent.
+    pub fn private(mut self) -> Self {
+        self.private = true;
+        self
     }
 
     /// 400 Bad Request.
@@ -80,10 +90,24 @@ impl std::fmt::Display for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), detail = %self.detail, "request failed");
+        let logged = if self.private {
+            "(withheld: it quotes request values)"
         } else {
-            tracing::info!(status = self.status.as_u16(), detail = %self.detail, "request refused");
+            self.detail.as_str()
+        };
+        if self.status.is_server_error() {
+            tracing::error!(
+                status = self.status.as_u16(),
+                detail = logged,
+                "request failed"
+            );
+        } else {
+            tracing::info!(
+                status = self.status.as_u16(),
+                title = self.title,
+                detail = logged,
+                "request refused"
+            );
         }
         let body = serde_json::json!({
             "type": "about:blank",

@@ -153,15 +153,17 @@ fn attribute_tag(name: &str) -> Result<Tag, Problem> {
     if name.contains('.') {
         return Err(Problem::bad_request(format!(
             "{name}: matching on attributes inside sequences is not supported"
-        )));
+        ))
+        .private());
     }
     StandardDataDictionary
         .parse_tag(name)
-        .ok_or_else(|| Problem::bad_request(format!("{name} is not a DICOM attribute")))
+        .ok_or_else(|| Problem::bad_request(format!("{name} is not a DICOM attribute")).private())
 }
 
 fn query_problem(e: QueryError) -> Problem {
-    Problem::bad_request(e.to_string())
+    // a bad value is quoted back to the client; it may be a patient's, so not logged
+    Problem::bad_request(e.to_string()).private()
 }
 
 fn parse_search(
