@@ -57,7 +57,7 @@ fn dependencies_point_one_way() {
         ("mira-dicom", &[]),
         ("mira-store", &["mira-dicom"]),
         ("mira-ingest", &["mira-dicom", "mira-store"]),
-        ("mira-net", &["mira-dicom", "mira-ingest"]),
+        ("mira-net", &["mira-dicom", "mira-ingest", "mira-store"]),
         ("mira-web", &["mira-dicom", "mira-ingest", "mira-store"]),
         ("mira-testdata", &[]),
     ];
