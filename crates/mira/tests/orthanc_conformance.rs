@@ -224,24 +224,27 @@ const CASES: &[Case] = &[
     find("STUDY", &[("ModalitiesInStudy", "CT")]),
     find("STUDY", &[("ModalitiesInStudy", "MR\\NM")]),
     find("STUDY", &[("ModalitiesInStudy", "US")]),
-    find(
+    find_only(
         "STUDY",
         &[("PatientName", "Doe^Peter"), ("StudyDate", "20030505")],
     ),
     find("STUDY", &[("StudyInstanceUID", "{study0}\\{study1}")]),
     find("STUDY", &[("StudyID", "2")]),
-    find("STUDY", &[("ReferringPhysicianName", "moriarty*")]),
+    find_only("STUDY", &[("ReferringPhysicianName", "moriarty*")]),
     find("STUDY", &[("PatientID", "98890234")]),
     find(
         "STUDY",
         &[("StudyDate", "20010101"), ("ModalitiesInStudy", "CR")],
     ),
-    filtered(
-        "STUDY",
-        &[("PatientName", "*"), ("ModalitiesInStudy", "MR")],
-        Filter::NonEmpty("PatientName"),
-    ),
-    find("STUDY", &[("PatientName", "C*"), ("PatientSex", "M")]),
+    Case {
+        dimse_only: true,
+        ..filtered(
+            "STUDY",
+            &[("PatientName", "*"), ("ModalitiesInStudy", "MR")],
+            Filter::NonEmpty("PatientName"),
+        )
+    },
+    find_only("STUDY", &[("PatientName", "C*"), ("PatientSex", "M")]),
     // SERIES
     find("SERIES", &[("Modality", "MR")]),
     find("SERIES", &[("Modality", "CT\\NM")]),

@@ -244,13 +244,21 @@ fn parse_search(
             }
             key => {
                 let tag = attribute_tag(key)?;
-                if attribute_by_tag(tag).is_none() {
+                let Some(attribute) = attribute_by_tag(tag) else {
                     let name = attribute_by_keyword(key).map_or(key, |a| a.keyword);
                     return Err(Problem::bad_request(format!(
                         "{name} is not supported as a matching key"
                     )));
-                }
-                query.key(tag, value).map_err(query_problem)?;
+                };
+                // PS3.18 8.3.4.1: in a URL, a list of values (UID list matching, several
+                // modalities) is separated by commas; DICOM separates them by `\`. Names
+                // keep their commas ("DOE, JOHN" is how some sites write them).
+                let value = if attribute.vr == dicom_core::VR::PN {
+                    value.to_string()
+                } else {
+                    value.replace(',', "\\")
+                };
+                query.key(tag, &value).map_err(query_problem)?;
             }
         }
     }

@@ -230,7 +230,8 @@ def qido(base, queries_path):
         if level not in QIDO_RESOURCE:
             emit(index=index, status=None, matches=None)
             continue
-        params = dict(q.get("keys", {}))
+        # PS3.18 8.3.4.1: lists of values are comma-separated in a URL
+        params = {k: v.replace("\\", ",") for k, v in q.get("keys", {}).items()}
         params["limit"] = "100000"
         url = base.rstrip("/") + "/" + QIDO_RESOURCE[level] + "?" + urllib.parse.urlencode(params)
         request = urllib.request.Request(url, headers={"Accept": "application/dicom+json"})
