@@ -795,10 +795,10 @@ impl Query {
             }
         }
         for level in [Level::Patient, Level::Study, Level::Series, Level::Instance] {
-            if level <= self.level {
-                if let Some(a) = attribute_by_tag(level.unique_key()) {
-                    push(a);
-                }
+            if level <= self.level
+                && let Some(a) = attribute_by_tag(level.unique_key())
+            {
+                push(a);
             }
         }
         out
@@ -1090,10 +1090,10 @@ impl Catalogue {
 
 /// SQLite renders a REAL as `70.0`; DICOM DS/IS values are written without a needless `.0`.
 fn tidy_number(vr: VR, value: String) -> String {
-    if is_numeric(vr) {
-        if let Some(whole) = value.strip_suffix(".0") {
-            return whole.to_string();
-        }
+    if is_numeric(vr)
+        && let Some(whole) = value.strip_suffix(".0")
+    {
+        return whole.to_string();
     }
     value
 }
