@@ -207,6 +207,7 @@ pub const KNOWN_RULES: &[(&str, &[&str])] = &[
     ("header.patient-age", &["tolerance_units"]),
     ("header.pixel-spacing", &["min_mm", "max_mm"]),
     ("header.photometric", &[]),
+    ("pixels.decodable", &[]),
     ("study.patient-consistent", &[]),
     ("study.attributes-consistent", &[]),
     ("series.consistent", &[]),

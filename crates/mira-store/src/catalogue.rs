@@ -130,6 +130,12 @@ impl Catalogue {
         Ok(Catalogue { pool })
     }
 
+    /// The connection pool, for crates that keep their own tables in the catalogue database
+    /// (QC results, migrations `2026112400002x`).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin().await?)
     }
