@@ -136,8 +136,11 @@ impl Catalogue {
         &self.pool
     }
 
+    /// Begins the writer's transaction. IMMEDIATE takes the write lock up front (waiting out
+    /// the busy timeout): a deferred transaction that reads and then writes fails at once with
+    /// `SQLITE_BUSY` when another connection wrote in between (QC results share the file).
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin().await?)
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Where the bytes of an instance are, if it is stored.
