@@ -6,6 +6,7 @@
 //! | `GET /healthz` | `200 ok` while the process serves HTTP |
 //! | `GET /readyz` | `200` when the catalogue answers a query, `503` problem+json otherwise |
 //! | `GET /metrics` | Prometheus text format: ingest counters and the number of stored instances |
+//! | `GET /api/qc/...` | QC indicators and study results (`qc_api`) |
 //!
 //! Invariant: this is the only crate that depends on axum/hyper and the only one that shapes
 //! JSON for HTTP clients. Errors leave as `application/problem+json` (RFC 9457).
@@ -21,13 +22,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use mira_ingest::Ingest;
 
+mod qc_api;
+pub use qc_api::qc_routes;
+
 /// Builds the router.
 pub fn router(ingest: Ingest) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(ingest)
+        .with_state(ingest.clone())
+        .merge(qc_routes(mira_qc::store::QcStore::new(
+            ingest.archive().catalogue.pool().clone(),
+        )))
 }
 
 /// An RFC 9457 problem document.
