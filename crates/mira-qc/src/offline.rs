@@ -2,8 +2,9 @@
 //!
 //! DICOM files are grouped into series and studies by their UIDs, or by folder where the UIDs
 //! are absent (the missing UIDs are then header findings of each instance). JPEG and PNG files
-//! are fundus photographs. In folders, files that are neither DICOM nor JPEG/PNG are skipped
-//! and counted; a file named on the command line that cannot be checked is an error.
+//! are fundus photographs (greyscale ones, radiographs saved as pictures, are not). In folders,
+//! files that are neither are skipped and counted; a file named on the command line that
+//! cannot be checked is an error.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,6 +141,13 @@ pub fn check_paths(ctx: &Context<'_>, paths: &[PathBuf]) -> Run {
     run
 }
 
+/// Whether every sampled pixel has equal channels (a radiograph saved as PNG, say).
+fn is_greyscale(img: &image::RgbImage) -> bool {
+    img.pixels()
+        .step_by(97)
+        .all(|p| p.0[0].abs_diff(p.0[1]) <= 2 && p.0[1].abs_diff(p.0[2]) <= 2)
+}
+
 fn check_file(
     ctx: &Context<'_>,
     path: &Path,
@@ -151,7 +159,19 @@ fn check_file(
     if is_photo(path) {
         match image::open(path) {
             Ok(img) => {
-                let report = crate::check_photo(ctx, &shown, &img.to_rgb8());
+                let img = img.to_rgb8();
+                if is_greyscale(&img) {
+                    if in_folder {
+                        run.skipped += 1;
+                    } else {
+                        run.errors.push(FileError {
+                            path: shown,
+                            reason: "greyscale image, not a colour fundus photograph: only fundus photographs are checked as JPEG/PNG".into(),
+                        });
+                    }
+                    return;
+                }
+                let report = crate::check_photo(ctx, &shown, &img);
                 run.files.push(FileReport {
                     path: shown,
                     modality: Some("OP".into()),

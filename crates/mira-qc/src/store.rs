@@ -244,7 +244,9 @@ impl QcStore {
 
     /// Stores a report, replacing any stored for the same subject.
     pub async fn save(&self, report: &Report, p: &Provenance) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: wait for the write lock rather than fail on an upgrade (the archive's
+        // writer shares the database file)
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let performed_on = p
             .performed_on
             .clone()

@@ -25,6 +25,43 @@ use crate::report::Report;
 use crate::rules::RuleSet;
 use crate::store::{Provenance, QcStore};
 
+/// The `[qc]` section of the server's configuration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QcSettings {
+    /// Whether `mira serve` runs QC on what it stores.
+    pub enabled: bool,
+    /// Seconds a study must receive nothing before it counts as complete and gets series
+    /// (CT completeness) and study QC.
+    pub settle_secs: u64,
+    /// A site's rule override file (TOML); absent: the default catalogue.
+    pub rules: Option<std::path::PathBuf>,
+}
+
+impl Default for QcSettings {
+    fn default() -> Self {
+        QcSettings {
+            enabled: true,
+            settle_secs: 30,
+            rules: None,
+        }
+    }
+}
+
+impl QcSettings {
+    /// The worker configuration these settings describe (loading the override file).
+    pub fn worker_config(&self) -> Result<WorkerConfig, crate::RulesError> {
+        let rules = match &self.rules {
+            Some(path) => RuleSet::load_with_overrides(path)?,
+            None => RuleSet::default(),
+        };
+        Ok(WorkerConfig {
+            rules: Arc::new(rules),
+            settle: Duration::from_secs(self.settle_secs),
+        })
+    }
+}
+
 /// Settings of the QC worker.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {

@@ -228,6 +228,17 @@ fn non_dicom_files_named_explicitly_are_errors_and_in_folders_are_skipped() {
         run.errors[0].reason,
         "not a DICOM PS3.10 file (no 'DICM' prefix)"
     );
+    // radiographs saved as PNG are not fundus photographs
+    let Some(png) = mira_testdata::file("cxr/nih_00027426_000_no_finding.png") else {
+        return;
+    };
+    let run = check_paths(&ctx, std::slice::from_ref(&png));
+    assert!(run.files.is_empty());
+    assert!(
+        run.errors[0].reason.starts_with("greyscale image"),
+        "{:?}",
+        run.errors
+    );
     let run = check_paths(&ctx, &[dir.path().join("missing.dcm")]);
     assert!(
         run.errors[0].reason.starts_with("read failed"),
