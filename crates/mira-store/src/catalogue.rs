@@ -161,13 +161,17 @@ impl Catalogue {
         Ok(Catalogue { pool })
     }
 
-    /// The connection pool, for the query module.
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    /// The connection pool, for crates that keep their own tables in the catalogue database
+    /// (QC results, migrations `2026112400002x`).
+    pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
+    /// Begins the writer's transaction. IMMEDIATE takes the write lock up front (waiting out
+    /// the busy timeout): a deferred transaction that reads and then writes fails at once with
+    /// `SQLITE_BUSY` when another connection wrote in between (QC results share the file).
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin().await?)
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Where the bytes of an instance are, if it is stored.

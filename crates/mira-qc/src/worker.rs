@@ -1,0 +1,254 @@
+//! The server's QC jobs: every `InstanceStored` event gets instance QC at once (so that a
+//! technologist can repeat an exposure while the patient is still there); a study that has
+//! received nothing for the settle time is taken as complete and gets series (CT
+//! completeness) and study QC.
+//!
+//! Completeness is a stability window, as in Orthanc's "stable study": DICOM says nothing
+//! about when a study is done. A study that receives more instances later is checked again
+//! after it settles again (results are replaced, not duplicated). Logs name instances by blob
+//! key and never carry patient attributes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mira_ingest::{Ingest, InstanceStored};
+use mira_store::BlobKey;
+use sqlx::Row;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::header::{Header, Pixels, read_file};
+use crate::instance::Context;
+use crate::report::Report;
+use crate::rules::RuleSet;
+use crate::store::{Provenance, QcStore};
+
+/// The `[qc]` section of the server's configuration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QcSettings {
+    /// Whether `mira serve` runs QC on what it stores.
+    pub enabled: bool,
+    /// Seconds a study must receive nothing before it counts as complete and gets series
+    /// (CT completeness) and study QC.
+    pub settle_secs: u64,
+    /// A site's rule override file (TOML); absent: the default catalogue.
+    pub rules: Option<std::path::PathBuf>,
+}
+
+impl Default for QcSettings {
+    fn default() -> Self {
+        QcSettings {
+            enabled: true,
+            settle_secs: 30,
+            rules: None,
+        }
+    }
+}
+
+impl QcSettings {
+    /// The worker configuration these settings describe (loading the override file).
+    pub fn worker_config(&self) -> Result<WorkerConfig, crate::RulesError> {
+        let rules = match &self.rules {
+            Some(path) => RuleSet::load_with_overrides(path)?,
+            None => RuleSet::default(),
+        };
+        Ok(WorkerConfig {
+            rules: Arc::new(rules),
+            settle: Duration::from_secs(self.settle_secs),
+        })
+    }
+}
+
+/// Settings of the QC worker.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The rules.
+    pub rules: Arc<RuleSet>,
+    /// How long a study must receive nothing before it counts as complete.
+    pub settle: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            rules: Arc::new(RuleSet::default()),
+            settle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Starts the worker on the ingest pipeline's events; it stops when `shutdown` turns true
+/// (after checking the studies still waiting) or when the pipeline closes.
+pub fn spawn(
+    ingest: &Ingest,
+    config: WorkerConfig,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let events = ingest.subscribe();
+    let archive = ingest.archive().clone();
+    tokio::spawn(run(archive, events, config, shutdown))
+}
+
+async fn run(
+    archive: mira_store::Archive,
+    mut events: tokio::sync::broadcast::Receiver<InstanceStored>,
+    config: WorkerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let store = QcStore::new(archive.catalogue.pool().clone());
+    let mut pending: HashMap<String, Instant> = HashMap::new();
+    let tick = (config.settle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    let mut ticker = tokio::time::interval(tick);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(e) => {
+                    pending.insert(e.study_instance_uid.clone(), Instant::now());
+                    instance_qc(&archive, &store, &config, &e).await;
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "qc: fell behind the ingest pipeline; instances missed");
+                }
+                Err(RecvError::Closed) => break,
+            },
+            _ = ticker.tick() => {
+                let now = Instant::now();
+                let ready: Vec<String> = pending
+                    .iter()
+                    .filter(|(_, t)| now.duration_since(**t) >= config.settle)
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                for study in ready {
+                    pending.remove(&study);
+                    study_qc(&archive, &store, &config, &study).await;
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    for study in pending.into_keys() {
+        study_qc(&archive, &store, &config, &study).await;
+    }
+}
+
+async fn instance_qc(
+    archive: &mira_store::Archive,
+    store: &QcStore,
+    config: &WorkerConfig,
+    event: &InstanceStored,
+) {
+    let Ok(key) = BlobKey::parse(&event.key) else {
+        tracing::warn!(key = event.key, "qc: event with an invalid blob key");
+        return;
+    };
+    let path = archive.blobs.path_of(&key);
+    let rules = config.rules.clone();
+    let subject = event.sop_instance_uid.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let ctx = Context::now(&rules);
+        let head = read_file(&path, Pixels::Skip)?;
+        let instance = if crate::header::needs_pixels(&head.header) {
+            read_file(&path, Pixels::Read)?
+        } else {
+            head
+        };
+        let report = crate::check_dicom(&ctx, &subject, &instance);
+        Ok::<_, crate::header::ReadError>((report, Provenance::from_header(&instance.header)))
+    })
+    .await;
+    match result {
+        Ok(Ok((report, provenance))) => {
+            if let Err(e) = store.save(&report, &provenance).await {
+                tracing::error!(key = event.key, error = %e, "qc: cannot store instance results");
+            } else {
+                tracing::debug!(
+                    key = event.key,
+                    outcome = report.outcome().as_str(),
+                    "qc: instance checked"
+                );
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(key = event.key, error = %e, "qc: instance not checked"),
+        Err(e) => tracing::error!(key = event.key, error = %e, "qc: instance check panicked"),
+    }
+}
+
+/// Series and study QC of a stored study.
+pub async fn study_qc(
+    archive: &mira_store::Archive,
+    store: &QcStore,
+    config: &WorkerConfig,
+    study_uid: &str,
+) {
+    let rows = match sqlx::query(
+        "SELECT i.blob_key FROM instances i JOIN series se ON i.series_pk = se.id
+         JOIN studies st ON se.study_pk = st.id WHERE st.study_instance_uid = ?",
+    )
+    .bind(study_uid)
+    .fetch_all(archive.catalogue.pool())
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "qc: cannot list a study's instances");
+            return;
+        }
+    };
+    let paths: Vec<_> = rows
+        .iter()
+        .filter_map(|r| BlobKey::parse(r.get::<&str, _>(0)).ok())
+        .map(|k| archive.blobs.path_of(&k))
+        .collect();
+    let rules = config.rules.clone();
+    let subject = study_uid.to_string();
+    let reports = tokio::task::spawn_blocking(move || {
+        let ctx = Context::now(&rules);
+        let headers: Vec<Header> = paths
+            .iter()
+            .filter_map(|p| read_file(p, Pixels::Skip).ok().map(|i| i.header))
+            .collect();
+        let mut series: BTreeMap<String, Vec<&Header>> = BTreeMap::new();
+        for h in &headers {
+            series
+                .entry(h.series_instance_uid.clone().unwrap_or_default())
+                .or_default()
+                .push(h);
+        }
+        let mut out: Vec<(Report, Provenance)> = Vec::new();
+        for (uid, members) in &series {
+            let mut report = if members.iter().any(|h| h.modality.as_deref() == Some("CT")) {
+                crate::ct::check_series(&ctx, uid, members)
+            } else {
+                let mut r = Report::new(crate::Level::Series, uid.as_str());
+                r.measurements
+                    .insert("instances".into(), members.len() as f64);
+                r
+            };
+            report
+                .checks
+                .extend(crate::study::check_series_consistency(&ctx, members));
+            out.push((report, Provenance::from_header(members[0])));
+        }
+        let all: Vec<&Header> = headers.iter().collect();
+        if let Some(first) = all.first() {
+            let mut p = Provenance::from_header(first);
+            p.series_instance_uid = None;
+            out.push((crate::study::check_study(&ctx, &subject, &all), p));
+        }
+        out
+    })
+    .await;
+    match reports {
+        Ok(reports) => {
+            for (report, provenance) in reports {
+                if let Err(e) = store.save(&report, &provenance).await {
+                    tracing::error!(error = %e, "qc: cannot store series or study results");
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "qc: study check panicked"),
+    }
+}
