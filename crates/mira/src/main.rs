@@ -5,6 +5,7 @@ mod config;
 mod import;
 mod ls;
 mod serve;
+mod synth;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ enum Command {
     Import(import::ImportArgs),
     /// List what the archive holds.
     Ls(ls::LsArgs),
+    /// Fill the catalogue with synthetic studies for benchmarks (see bench/README.md).
+    #[command(hide = true)]
+    Synth(synth::SynthArgs),
 }
 
 /// Output format of reporting commands.
@@ -80,6 +84,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(config, args).await,
         Command::Import(args) => import::run(config, args).await,
         Command::Ls(args) => ls::run(config, args).await,
+        Command::Synth(args) => synth::run(config, args).await,
     }
 }
 
