@@ -113,6 +113,7 @@ class Peer:
 
     def associate(self):
         from pynetdicom import AE
+        nodelay_pynetdicom()
         from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
         ae = AE(ae_title="BENCHSCU")
         ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
@@ -151,6 +152,25 @@ class Peer:
             self.assoc.release()
         if self.conn is not None:
             self.conn.close()
+
+
+def nodelay_pynetdicom():
+    """pynetdicom leaves Nagle's algorithm on: every C-FIND then waits ~40 ms for a delayed
+    ACK, whatever the server. Both servers set TCP_NODELAY (mira always, Orthanc through the
+    TCP_NODELAY=1 that dcmtk reads), and so does the client here, as dcmtk's findscu does
+    with TCP_NODELAY=1."""
+    import socket
+    from pynetdicom.transport import AssociationSocket
+    if getattr(AssociationSocket, "_mira_nodelay", False):
+        return
+    create = AssociationSocket._create_socket
+
+    def create_nodelay(self, *args, **kwargs):
+        sock = create(self, *args, **kwargs)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    AssociationSocket._create_socket = create_nodelay
+    AssociationSocket._mira_nodelay = True
 
 
 def pct(xs, p):
