@@ -63,6 +63,10 @@ pub struct Receipt {
     pub key: String,
     /// SOP Instance UID.
     pub sop_instance_uid: String,
+    /// SOP Class UID.
+    pub sop_class_uid: String,
+    /// Series Instance UID.
+    pub series_instance_uid: String,
     /// Study Instance UID.
     pub study_instance_uid: String,
 }
@@ -277,6 +281,8 @@ impl Ingest {
             outcome,
             key: event_base.key.clone(),
             sop_instance_uid: event_base.sop_instance_uid.clone(),
+            sop_class_uid: event_base.sop_class_uid.clone(),
+            series_instance_uid: event_base.series_instance_uid.clone(),
             study_instance_uid: event_base.study_instance_uid.clone(),
         };
         if matches!(outcome, Outcome::Stored | Outcome::Replaced) {

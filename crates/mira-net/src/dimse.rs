@@ -139,11 +139,11 @@ pub enum CommandError {
 pub fn decode_request(bytes: &[u8]) -> Result<Request, CommandError> {
     let obj = InMemDicomObject::read_dataset_with_ts(bytes, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
         .map_err(|e| CommandError::Decode(e.to_string()))?;
-    // a response has no Message ID, so it is read with Message ID Being Responded To instead
+    // responses and C-CANCEL-RQ carry Message ID Being Responded To instead of a Message ID
     let is_response = obj
         .get(tags::COMMAND_FIELD)
         .and_then(|e| e.to_int::<u16>().ok())
-        .is_some_and(|f| f & 0x8000 != 0);
+        .is_some_and(|f| f & 0x8000 != 0 || f == command_field::C_CANCEL_RQ);
     let u16_of = |tag| obj.get(tag).and_then(|e| e.to_int::<u16>().ok());
     let str_of = |tag| {
         obj.get(tag)

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use dicom_object::InMemDicomObject;
+use dicom_pixeldata::Transcode;
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 use dicom_ul::Pdu;
 use dicom_ul::association::{AsyncAssociation, AsyncClientAssociation, ClientAssociationOptions};
@@ -47,38 +48,38 @@ pub(crate) enum RetrieveError {
 }
 
 /// The presentation contexts to propose to a C-MOVE destination for `instances`: per SOP
-/// class, the stored transfer syntaxes, and the two uncompressed little-endian ones for
-/// classes stored uncompressed (so a peer that only takes implicit VR still gets them).
+/// class, one context for each compressed transfer syntax stored (so that the peer cannot
+/// pick another syntax for it), and one with the uncompressed syntaxes: the stored native
+/// ones first, then explicit and implicit VR little endian, which every peer accepts and
+/// into which compressed instances are decoded when the peer takes nothing else.
 pub(crate) fn proposed_contexts(instances: &[InstanceLocation]) -> Vec<(String, Vec<String>)> {
     let mut contexts: Vec<(String, Vec<String>)> = Vec::new();
     for loc in instances {
         let sop_class = trim_uid(&loc.sop_class_uid).to_string();
         let ts = trim_uid(&loc.transfer_syntax_uid).to_string();
-        let wanted: Vec<String> = if is_native(&ts) {
-            vec![ts, EXPLICIT_VR_LE.into(), IMPLICIT_VR_LE.into()]
-        } else {
-            vec![ts]
-        };
-        // one context per (class, compressed syntax) so that the peer cannot pick a syntax
-        // other than the stored one for compressed data
-        let key_native = wanted.len() > 1;
-        let existing = contexts.iter_mut().find(|(class, list)| {
-            *class == sop_class
-                && (if key_native {
-                    list.len() > 1
-                } else {
-                    list == &wanted
-                })
-        });
-        match existing {
-            Some((_, list)) => {
-                for t in wanted {
-                    if !list.contains(&t) {
-                        list.insert(0, t);
-                    }
-                }
+        let native = contexts
+            .iter()
+            .position(|(class, list)| *class == sop_class && list.len() > 1);
+        let native = match native {
+            Some(i) => i,
+            None => {
+                contexts.push((
+                    sop_class.clone(),
+                    vec![EXPLICIT_VR_LE.into(), IMPLICIT_VR_LE.into()],
+                ));
+                contexts.len() - 1
             }
-            None => contexts.push((sop_class, wanted)),
+        };
+        if is_native(&ts) {
+            let list = &mut contexts[native].1;
+            if !list.contains(&ts) {
+                list.insert(0, ts);
+            }
+        } else if !contexts
+            .iter()
+            .any(|(class, list)| *class == sop_class && list.len() == 1 && list[0] == ts)
+        {
+            contexts.push((sop_class, vec![ts]));
         }
     }
     // PS3.8: at most 128 presentation contexts (odd IDs 1..=255)
@@ -86,7 +87,9 @@ pub(crate) fn proposed_contexts(instances: &[InstanceLocation]) -> Vec<(String, 
     contexts
 }
 
-/// The accepted presentation context to send `loc` on, and the transfer syntax to send it in.
+/// The accepted presentation context to send `loc` on: one in the stored transfer syntax if
+/// the peer accepted it, else one in an uncompressed syntax (the data set is converted, and
+/// compressed pixel data decoded, by [`dataset_bytes`]).
 pub(crate) fn choose_context<'a>(
     contexts: &'a [PresentationContextNegotiated],
     loc: &InstanceLocation,
@@ -103,15 +106,17 @@ pub(crate) fn choose_context<'a>(
         if ts == stored {
             return Some(pc);
         }
-        if fallback.is_none() && is_native(stored) && is_native(ts) {
+        // explicit VR little endian is the better fallback: it keeps the VRs
+        if is_native(ts) && (fallback.is_none() || ts == EXPLICIT_VR_LE) {
             fallback = Some(pc);
         }
     }
     fallback
 }
 
-/// The data set of `loc` in `target_ts`: the stored bytes when the syntaxes agree, else
-/// rewritten by dicom-object (native syntaxes only; [`choose_context`] guarantees it).
+/// The data set of `loc` in `target_ts`: the stored bytes when the syntaxes agree; else
+/// rewritten by dicom-object, decoding compressed pixel data with dicom-pixeldata first
+/// (lossless: the decoded pixels are what the compressed stream holds).
 pub(crate) async fn dataset_bytes(
     archive: &Archive,
     loc: &InstanceLocation,
@@ -126,18 +131,37 @@ pub(crate) async fn dataset_bytes(
     if offset > file.len() {
         return Err("stored file shorter than its header".into());
     }
-    let dataset = file.slice(offset..);
-    let stored = trim_uid(&loc.transfer_syntax_uid);
-    let target = trim_uid(target_ts);
+    let stored = trim_uid(&loc.transfer_syntax_uid).to_string();
+    let target = trim_uid(target_ts).to_string();
     if stored == target {
-        return Ok(dataset);
+        return Ok(file.slice(offset..));
     }
+    // decoding is CPU work: keep it off the async workers
+    tokio::task::spawn_blocking(move || convert(&file, offset, &stored, &target))
+        .await
+        .map_err(|e| format!("conversion task failed: {e}"))?
+}
+
+fn convert(file: &[u8], offset: usize, stored: &str, target: &str) -> Result<bytes::Bytes, String> {
     let registry = TransferSyntaxRegistry;
     let (Some(from), Some(to)) = (registry.get(stored), registry.get(target)) else {
         return Err(format!("cannot convert {stored} to {target}"));
     };
-    let obj = InMemDicomObject::read_dataset_with_ts(&dataset[..], from)
-        .map_err(|e| format!("cannot read the stored data set: {e}"))?;
+    if !is_native(target) {
+        return Err(format!("will not encode into {target}"));
+    }
+    let dataset = &file[offset..];
+    let obj = if is_native(stored) {
+        InMemDicomObject::read_dataset_with_ts(dataset, from)
+            .map_err(|e| format!("cannot read the stored data set: {e}"))?
+    } else {
+        // the preamble is not part of what dicom-object's reader expects
+        let mut obj = dicom_object::from_reader(file.get(128..).unwrap_or_default())
+            .map_err(|e| format!("cannot read the stored file: {e}"))?;
+        obj.transcode(to)
+            .map_err(|e| format!("cannot decode {stored} pixel data: {e}"))?;
+        obj.into_inner()
+    };
     let mut out = Vec::with_capacity(dataset.len());
     obj.write_dataset_with_ts(&mut out, to)
         .map_err(|e| format!("cannot convert to {target}: {e}"))?;

@@ -1,66 +1,185 @@
-//! mira's HTTP edge. For now: liveness, readiness and Prometheus metrics; DICOMweb, the REST
-//! API and the web UI will live here too.
+//! mira's HTTP edge: DICOMweb (PS3.18) under `/dicom-web`, liveness, readiness and Prometheus
+//! metrics. The REST API and the web UI will live here too.
 //!
 //! | Path | Answers |
 //! |---|---|
 //! | `GET /healthz` | `200 ok` while the process serves HTTP |
 //! | `GET /readyz` | `200` when the catalogue answers a query, `503` problem+json otherwise |
 //! | `GET /metrics` | Prometheus text format: ingest counters and the number of stored instances |
+//! | `POST /dicom-web/studies[/{study}]` | STOW-RS: `multipart/related; type="application/dicom"` in, DICOM JSON store report out |
+//! | `GET /dicom-web/studies[/{study}/series[/{series}/instances]]` | QIDO-RS: matching keys, `includefield`, `limit`/`offset`, `fuzzymatching` |
+//! | `GET /dicom-web/studies/{study}[/series/{series}[/instances/{sop}]]` | WADO-RS: the stored PS3.10 files as `multipart/related; type="application/dicom"` |
+//! | `GET …/metadata` (study, series, instance) | WADO-RS: DICOM JSON array; large binary values as `BulkDataURI` |
+//! | `GET …/instances/{sop}/bulkdata/{tag}[/{item}/{tag}…]` | WADO-RS: one binary value, `multipart/related; type="application/octet-stream"` |
+//! | `GET …/instances/{sop}/frames/{n[,m…]}` | WADO-RS: frames, uncompressed (`application/octet-stream`) or as stored (`transfer-syntax=*`) |
+//! | `GET …/instances/{sop}[/frames/{n}]/rendered` | `image/jpeg` or `image/png`; `window=center,width[,function]`, `viewport=w,h`, `quality` |
+//! | `GET …/thumbnail` (study, series, instance, frame) | a small rendered image (`viewport`, default 128×128) |
+//!
+//! CORS is off unless `[http.cors] allowed_origins` names origins (see [`CorsConfig`]).
 //!
 //! Invariant: this is the only crate that depends on axum/hyper and the only one that shapes
-//! JSON for HTTP clients. Errors leave as `application/problem+json` (RFC 9457).
+//! JSON for HTTP clients. Errors leave as `application/problem+json` (RFC 9457), except where
+//! PS3.18 prescribes a DICOM response (the STOW-RS store report). Logs never name patients:
+//! they carry blob keys, statuses and reasons.
 #![warn(missing_docs)]
 
+pub mod dicomweb;
+mod problem;
+
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use mira_ingest::Ingest;
+use serde::{Deserialize, Serialize};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// Builds the router.
-pub fn router(ingest: Ingest) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .with_state(ingest)
+pub use dicomweb::DicomWebConfig;
+pub use problem::Problem;
+
+/// What the handlers share: the ingest pipeline (and through it the archive) and the settings.
+#[derive(Debug, Clone)]
+pub struct WebState {
+    /// The ingest pipeline; `ingest.archive()` gives the catalogue and the blob store.
+    pub ingest: Ingest,
+    /// The HTTP settings.
+    pub config: Arc<WebConfig>,
 }
 
-/// An RFC 9457 problem document.
-fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": title,
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-async fn ready(State(ingest): State<Ingest>) -> Response {
-    match ingest.archive().catalogue.count_instances().await {
-        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "readiness check failed");
-            problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Catalogue unavailable",
-                "the catalogue did not answer",
-            )
+impl WebState {
+    /// State over `ingest` with `config`.
+    pub fn new(ingest: Ingest, config: WebConfig) -> Self {
+        WebState {
+            ingest,
+            config: Arc::new(config),
         }
     }
 }
 
-async fn metrics(State(ingest): State<Ingest>) -> Response {
+/// Settings of the HTTP edge beyond its listen address.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// Cross-origin access for browser viewers.
+    pub cors: CorsConfig,
+    /// DICOMweb options.
+    pub dicomweb: DicomWebConfig,
+}
+
+/// Cross-Origin Resource Sharing, so that a browser viewer served from another origin (OHIF,
+/// say) can use DICOMweb. Off while `allowed_origins` is empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API, e.g. `["https://viewer.example.org"]`; `["*"]` allows
+    /// any origin. Empty (the default): no CORS headers, browsers refuse cross-origin calls.
+    pub allowed_origins: Vec<String>,
+    /// How long a browser may cache a preflight answer, in seconds.
+    pub max_age_secs: u64,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        CorsConfig {
+            allowed_origins: Vec::new(),
+            max_age_secs: 600,
+        }
+    }
+}
+
+/// Why the HTTP edge cannot be built from its settings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An allowed CORS origin that is not a valid header value.
+    #[error("invalid CORS origin {0:?}")]
+    CorsOrigin(String),
+}
+
+impl CorsConfig {
+    /// The CORS layer, or `None` when CORS is off.
+    pub fn layer(&self) -> Result<Option<CorsLayer>, ConfigError> {
+        if self.allowed_origins.is_empty() {
+            return Ok(None);
+        }
+        let origins = if self.allowed_origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            let values = self
+                .allowed_origins
+                .iter()
+                .map(|o| {
+                    HeaderValue::from_str(o.trim_end_matches('/'))
+                        .map_err(|_| ConfigError::CorsOrigin(o.clone()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            AllowOrigin::list(values)
+        };
+        Ok(Some(
+            CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+                .allow_headers([
+                    header::ACCEPT,
+                    header::CONTENT_TYPE,
+                    header::AUTHORIZATION,
+                    header::CACHE_CONTROL,
+                ])
+                .expose_headers([
+                    header::CONTENT_TYPE,
+                    header::CONTENT_LENGTH,
+                    header::WARNING,
+                    HeaderName::from_static("content-location"),
+                ])
+                .max_age(Duration::from_secs(self.max_age_secs)),
+        ))
+    }
+}
+
+/// Builds the application: health, metrics and DICOMweb, with CORS when configured. Other
+/// route sets join with `Router::merge` before the state is applied.
+pub fn router(state: WebState) -> Result<Router, ConfigError> {
+    let cors = state.config.cors.layer()?;
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .merge(dicomweb::routes())
+        .fallback(not_found)
+        .with_state(state);
+    Ok(match cors {
+        Some(layer) => app.layer(layer),
+        None => app,
+    })
+}
+
+async fn not_found() -> Response {
+    // the path is not echoed: it may carry UIDs, which stay out of logs
+    Problem::not_found("no resource at this path").into_response()
+}
+
+async fn ready(State(state): State<WebState>) -> Response {
+    match state.ingest.archive().catalogue.count_instances().await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Catalogue unavailable",
+                "the catalogue did not answer",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<WebState>) -> Response {
+    let ingest = &state.ingest;
     let stats = ingest.stats();
     let mut out = String::new();
     let counters = [
@@ -100,13 +219,14 @@ async fn metrics(State(ingest): State<Ingest>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-/// Serves the router on `listener` until `shutdown` completes.
+/// Serves the application on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    ingest: Ingest,
+    state: WebState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ingest))
+    let app = router(state).map_err(std::io::Error::other)?;
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

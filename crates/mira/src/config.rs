@@ -43,8 +43,12 @@ pub struct ArchiveConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address and port of health, readiness and metrics.
+    /// Address and port of DICOMweb, health, readiness and metrics.
     pub listen: SocketAddr,
+    /// Cross-origin access for browser viewers (`[http.cors]`); off by default.
+    pub cors: mira_web::CorsConfig,
+    /// DICOMweb options (`[http.dicomweb]`).
+    pub dicomweb: mira_web::DicomWebConfig,
 }
 
 impl Default for Config {
@@ -72,6 +76,8 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8042".parse().expect("valid address"),
+            cors: mira_web::CorsConfig::default(),
+            dicomweb: mira_web::DicomWebConfig::default(),
         }
     }
 }

@@ -30,7 +30,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the archive: DIMSE (C-ECHO, C-STORE) and HTTP (health, readiness, metrics).
+    /// Run the archive: DIMSE (C-ECHO, C-STORE) and HTTP (DICOMweb, health, readiness, metrics).
     Serve(serve::ServeArgs),
     /// Import DICOM files and folders (recursively) into the archive.
     Import(import::ImportArgs),

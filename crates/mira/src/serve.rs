@@ -34,6 +34,11 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     if let Some(ae) = args.ae_title {
         config.dimse.ae_title = ae;
     }
+    config
+        .http
+        .cors
+        .layer()
+        .context("invalid [http.cors] configuration")?;
     let ingest = config.open_ingest().await?;
 
     let dimse_listener = TcpListener::bind(config.dimse.listen)
@@ -52,7 +57,14 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     let scp = Arc::new(Scp::new(config.dimse.clone(), ingest.clone()));
     let dimse = tokio::spawn(scp.serve(dimse_listener, shutdown_rx.clone()));
     let mut http_shutdown = shutdown_rx.clone();
-    let http = tokio::spawn(mira_web::serve(http_listener, ingest.clone(), async move {
+    let web = mira_web::WebState::new(
+        ingest.clone(),
+        mira_web::WebConfig {
+            cors: config.http.cors.clone(),
+            dicomweb: config.http.dicomweb.clone(),
+        },
+    );
+    let http = tokio::spawn(mira_web::serve(http_listener, web, async move {
         let _ = http_shutdown.changed().await;
     }));
 

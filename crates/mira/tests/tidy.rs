@@ -57,8 +57,8 @@ fn dependencies_point_one_way() {
         ("mira-dicom", &[]),
         ("mira-store", &["mira-dicom"]),
         ("mira-ingest", &["mira-dicom", "mira-store"]),
-        ("mira-net", &["mira-dicom", "mira-ingest"]),
-        ("mira-web", &["mira-ingest", "mira-store"]),
+        ("mira-net", &["mira-dicom", "mira-ingest", "mira-store"]),
+        ("mira-web", &["mira-dicom", "mira-ingest", "mira-store"]),
         ("mira-testdata", &[]),
     ];
     let deps = workspace_dependencies();

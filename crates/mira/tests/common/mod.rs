@@ -963,3 +963,242 @@ pub fn append(path: &Path) -> File {
         .open(path)
         .expect("open for append")
 }
+
+// ---------------------------------------------------------------------------------------
+// HTTP (DICOMweb)
+
+/// One part of a multipart body: its headers (names in lower case) and its bytes.
+pub type BodyPart = (Vec<(String, String)>, Vec<u8>);
+
+/// An HTTP response as the tests read it.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names in lower case, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON; panics with the body when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body[..self.body.len().min(2000)])
+            )
+        })
+    }
+
+    /// The body as text (lossy), for messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The parts of a `multipart/related` body: each part's headers (lower-case names) and
+    /// bytes.
+    pub fn parts(&self) -> Vec<BodyPart> {
+        let content_type = self.header("content-type").expect("Content-Type");
+        assert!(
+            content_type.starts_with("multipart/related"),
+            "not multipart: {content_type}"
+        );
+        let boundary = content_type
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("boundary="))
+            .expect("boundary")
+            .trim_matches('"');
+        split_multipart(&self.body, boundary)
+    }
+}
+
+/// Splits a multipart body at `boundary` (RFC 2046 §5.1.1).
+pub fn split_multipart(body: &[u8], boundary: &str) -> Vec<BodyPart> {
+    let delimiter = format!("\r\n--{boundary}").into_bytes();
+    // the first delimiter may open the body without a leading CRLF
+    let mut data = b"\r\n".to_vec();
+    data.extend_from_slice(body);
+    let positions: Vec<usize> = data
+        .windows(delimiter.len())
+        .enumerate()
+        .filter(|(_, w)| *w == delimiter.as_slice())
+        .map(|(i, _)| i)
+        .collect();
+    let mut parts = Vec::new();
+    for pair in positions.windows(2) {
+        let part = &data[pair[0] + delimiter.len()..pair[1]];
+        let part = part.strip_prefix(b"\r\n").expect("CRLF after a delimiter");
+        let split = part
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("part headers end with CRLF CRLF");
+        let headers = String::from_utf8_lossy(&part[..split])
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        parts.push((headers, part[split + 4..].to_vec()));
+    }
+    let last = *positions.last().expect("at least one delimiter");
+    assert!(
+        data[last + delimiter.len()..].starts_with(b"--"),
+        "the multipart body is not closed"
+    );
+    parts
+}
+
+/// A `multipart/related; type="application/dicom"` body of `parts` (content type, bytes);
+/// returns the Content-Type and the body.
+pub fn multipart_body(parts: &[(&str, Vec<u8>)]) -> (String, Vec<u8>) {
+    let boundary = "mira-test-boundary-7d1c2a";
+    let mut body = Vec::new();
+    for (content_type, bytes) in parts {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Type: {content_type}\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (
+        format!("multipart/related; type=\"application/dicom\"; boundary=\"{boundary}\""),
+        body,
+    )
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to the end.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to mira's HTTP port");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("read timeout");
+    let mut request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send request");
+    stream.write_all(body).expect("send body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let rest = &raw[split + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_text = String::from_utf8_lossy(&data[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+            .expect("chunk size");
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+impl Server {
+    /// A GET on the HTTP port.
+    pub fn get(&self, target: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        http(self.http_addr, "GET", target, headers, b"")
+    }
+
+    /// STOW-RS of whole files to `target` (`/dicom-web/studies[/{study}]`).
+    pub fn stow(&self, target: &str, files: &[PathBuf]) -> HttpResponse {
+        let parts: Vec<(&str, Vec<u8>)> = files
+            .iter()
+            .map(|f| {
+                (
+                    "application/dicom",
+                    fs::read(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display())),
+                )
+            })
+            .collect();
+        self.stow_parts(target, &parts)
+    }
+
+    /// STOW-RS of arbitrary parts.
+    pub fn stow_parts(&self, target: &str, parts: &[(&str, Vec<u8>)]) -> HttpResponse {
+        let (content_type, body) = multipart_body(parts);
+        http(
+            self.http_addr,
+            "POST",
+            target,
+            &[
+                ("Content-Type", &content_type),
+                ("Accept", "application/dicom+json"),
+            ],
+            &body,
+        )
+    }
+}
+
+/// `python3`, when it can import dicomweb_client and pydicom; otherwise skip.
+pub fn dicomweb_client_python() -> Option<PathBuf> {
+    let ok = Command::new("python3")
+        .args(["-c", "import dicomweb_client, pydicom"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        Some(PathBuf::from("python3"))
+    } else {
+        skip("python3 cannot import dicomweb_client (pip install dicomweb-client)")
+    }
+}
