@@ -7,7 +7,8 @@ Called by bench/query/run, which starts the peers; see bench/README.md. Peers ar
 request by request, so that the noise of a shared machine falls on both alike; W warm-up
 requests per peer and query type are not recorded. Each request's wall time runs from sending
 it to having read the whole answer (QIDO/WADO: the HTTP body; C-FIND: the final response),
-over a connection (HTTP keep-alive) or association opened beforehand. The number of matches of
+over an HTTP connection kept alive; a C-FIND is one run of dcmtk's findscu (association
+included). The number of matches of
 each answer is recorded next to its time, and compared with what the catalogue says it must be,
 so that a fast wrong answer shows.
 """
@@ -16,8 +17,10 @@ import argparse
 import csv
 import http.client
 import json
+import os
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -26,6 +29,8 @@ import urllib.parse
 NAME_PREFIXES = ["WANG", "ZHANG", "LI", "CHEN", "SMITH", "LUO", "KOWALSKI"]
 DATE_RANGES = ["20240101-20240131", "20230601-20230607", "20220101-20221231", "20250301-20250331"]
 MODALITIES = ["CT"]
+
+FINDSCU = os.environ.get("FINDSCU", "/usr/bin/findscu")
 
 # What a viewer's study list asks for (PS3.18 Table 10.6.3-3 default study attributes).
 CFIND_RETURN_KEYS = [
@@ -73,7 +78,6 @@ class Peer:
         self.dimse_host, self.dimse_port = dimse.rsplit(":", 1)
         self.dimse_port = int(self.dimse_port)
         self.conn = None
-        self.assoc = None
 
     def get(self, path):
         """GET base+path on a kept-alive connection: (status, body)."""
@@ -111,66 +115,25 @@ class Peer:
         n = len(json.loads(body)) if status == 200 and body else 0
         return secs, status, n, len(body)
 
-    def associate(self):
-        from pynetdicom import AE
-        nodelay_pynetdicom()
-        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
-        ae = AE(ae_title="BENCHSCU")
-        ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 120
-        self.assoc = ae.associate(self.dimse_host, self.dimse_port, ae_title=self.aet)
-        if not self.assoc.is_established:
-            raise RuntimeError(f"{self.name}: association refused")
-
     def cfind(self, key, value):
-        from pydicom.dataset import Dataset
-        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
-        if self.assoc is None or not self.assoc.is_established:
-            self.associate()
-        ds = Dataset()
-        ds.QueryRetrieveLevel = "STUDY"
+        """One C-FIND by dcmtk's findscu (a process per query, association included, as a
+        worklist client does it); TCP_NODELAY=1 as for the servers. The matches are the
+        pending responses; the final status must be success."""
+        cmd = [FINDSCU, "-v", "-S", "-aet", "BENCHSCU", "-aec", self.aet, self.dimse_host, str(self.dimse_port),
+               "-k", "QueryRetrieveLevel=STUDY"]
         for k in CFIND_RETURN_KEYS:
-            setattr(ds, k, "")
-        setattr(ds, key, value)
+            cmd += ["-k", k if k != key else f"{k}={value}"]
         t0 = time.perf_counter()
-        n, final = 0, None
-        for status, identifier in self.assoc.send_c_find(ds, StudyRootQueryRetrieveInformationModelFind):
-            if status is None or "Status" not in status:
-                final = "aborted"  # pynetdicom yields an empty status when the association ends
-                self.assoc = None
-                break
-            s = status.Status
-            if s in (0xFF00, 0xFF01):
-                n += 1
-            else:
-                final = f"{s:04X}"
+        r = subprocess.run(cmd, env={**os.environ, "TCP_NODELAY": "1"}, capture_output=True, text=True)
         secs = time.perf_counter() - t0
+        log = r.stdout + r.stderr
+        n = sum(1 for line in log.splitlines() if "Find Response:" in line and "(Pending)" in line)
+        final = "0000" if r.returncode == 0 and "(Success)" in log else f"rc{r.returncode}"
         return secs, final, n, 0
 
     def close(self):
-        if self.assoc is not None and self.assoc.is_established:
-            self.assoc.release()
         if self.conn is not None:
             self.conn.close()
-
-
-def nodelay_pynetdicom():
-    """pynetdicom leaves Nagle's algorithm on: every C-FIND then waits ~40 ms for a delayed
-    ACK, whatever the server. Both servers set TCP_NODELAY (mira always, Orthanc through the
-    TCP_NODELAY=1 that dcmtk reads), and so does the client here, as dcmtk's findscu does
-    with TCP_NODELAY=1."""
-    import socket
-    from pynetdicom.transport import AssociationSocket
-    if getattr(AssociationSocket, "_mira_nodelay", False):
-        return
-    create = AssociationSocket._create_socket
-
-    def create_nodelay(self, *args, **kwargs):
-        sock = create(self, *args, **kwargs)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-    AssociationSocket._create_socket = create_nodelay
-    AssociationSocket._mira_nodelay = True
 
 
 def pct(xs, p):
