@@ -1003,11 +1003,11 @@ impl Session<'_> {
         let (stream, buffered) = AsyncAssociation::get_mut(&mut self.association);
         let arrived = !buffered.is_empty() || {
             let mut byte = [0u8; 1];
-            let mut buf = tokio::io::ReadBuf::new(&mut byte);
-            // one poll, no wait: ready data or end of stream means a PDU. (A zero timeout
-            // would park the task until the timer's next 1 ms tick: once per match.)
-            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-            stream.poll_peek(&mut cx, &mut buf).is_ready()
+            // the timeout polls the peek once: ready data or end of stream means a PDU
+            matches!(
+                tokio::time::timeout(Duration::ZERO, stream.peek(&mut byte)).await,
+                Ok(_)
+            )
         };
         if !arrived {
             return Ok(false);
