@@ -200,7 +200,7 @@ impl Catalogue {
 
     /// The blob keys that instances reference.
     pub async fn referenced_blob_keys(&self) -> Result<HashSet<String>, StoreError> {
-        let rows = sqlx::query("SELECT blob_key FROM instances")
+        let rows = sqlx::query("SELECT DISTINCT blob_key FROM instances")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(|r| r.get(0)).collect())

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// A catalogue migration failed.
     #[error("catalogue migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Synthetic content needs a stored template instance of every modality it generates.
+    #[error("no template instance of modality {0} is stored")]
+    MissingTemplate(&'static str),
     /// A blob key that is not 64 lower-case hex digits.
     #[error("invalid blob key {0:?}")]
     InvalidKey(String),

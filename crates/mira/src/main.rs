@@ -6,6 +6,7 @@ mod import;
 mod ls;
 mod qc;
 mod serve;
+mod synth;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,9 @@ enum Command {
     Ls(ls::LsArgs),
     /// Imaging QC: check files and folders offline, or report indicators (`mira qc report`).
     Qc(qc::QcArgs),
+    /// Fill the catalogue with synthetic studies for benchmarks (see bench/README.md).
+    #[command(hide = true)]
+    Synth(synth::SynthArgs),
 }
 
 /// Output format of reporting commands.
@@ -84,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(config, args).await,
         Command::Ls(args) => ls::run(config, args).await,
         Command::Qc(args) => qc::run(config, args).await,
+        Command::Synth(args) => synth::run(config, args).await,
     }
 }
 
