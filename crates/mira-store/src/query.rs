@@ -829,7 +829,10 @@ impl Query {
             sql.push(" AND ");
             match attribute.column {
                 Column::ModalitiesInStudy => {
-                    sql.push("EXISTS (SELECT 1 FROM series x WHERE x.study_pk = st.id AND ");
+                    // `IN`, not a correlated `EXISTS`: SQLite 3.51 (bundled by sqlx) turns
+                    // that EXISTS into a join whose OFFSET counts rows the EXISTS then drops,
+                    // so pages overlapped (tests/query_paging.rs)
+                    sql.push("st.id IN (SELECT x.study_pk FROM series x WHERE ");
                     push_condition(sql, "x.modality", attribute.vr, matcher, self.options);
                     sql.push(")");
                 }
