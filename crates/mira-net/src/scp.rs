@@ -1003,11 +1003,14 @@ impl Session<'_> {
     async fn cancel_requested(&mut self) -> Result<bool, SessionError> {
         let (stream, buffered) = AsyncAssociation::get_mut(&mut self.association);
         let arrived = !buffered.is_empty() || {
+            // one poll of a peek, without waiting: ready data (or the end of the stream, or
+            // an error) means the requestor sent something. A zero timeout would instead
+            // park the task until the next timer tick, about 1 ms per match.
             let mut byte = [0u8; 1];
-            // the timeout polls the peek once: ready data or end of stream means a PDU
-            tokio::time::timeout(Duration::ZERO, stream.peek(&mut byte))
+            let mut buf = tokio::io::ReadBuf::new(&mut byte);
+            std::future::poll_fn(|cx| std::task::Poll::Ready(stream.poll_peek(cx, &mut buf)))
                 .await
-                .is_ok()
+                .is_ready()
         };
         if !arrived {
             return Ok(false);
