@@ -524,7 +524,9 @@ mod tests {
 
     #[test]
     fn ldct_protocol_boundaries() {
-        let cases: [(f64, f64, f64, f64, Option<f64>, &str, Status); 14] = [
+        // thickness, spacing, kVp, CTDIvol, weight, rule, expected
+        type Case = (f64, f64, f64, f64, Option<f64>, &'static str, Status);
+        let cases: [Case; 14] = [
             (2.5, 2.5, 120.0, 3.0, None, "ct.ldct.thickness", Pass),
             (2.6, 2.5, 120.0, 3.0, None, "ct.ldct.thickness", Fail),
             (1.0, 1.0, 120.0, 3.0, None, "ct.ldct.interval", Pass),

@@ -169,6 +169,9 @@ pub fn is_dicom<R: Read + Seek>(source: &mut R) -> std::io::Result<bool> {
     Ok(ok)
 }
 
+/// The first tag after every attribute the header checks read.
+pub const HEADER_UNTIL: Tag = Tag(0x2050, 0x0021);
+
 /// Reads a PS3.10 file.
 pub fn read_file(path: &Path, pixels: Pixels) -> Result<Instance, ReadError> {
     let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
@@ -183,7 +186,9 @@ pub fn read_from<R: Read + Seek>(source: &mut R, pixels: Pixels) -> Result<Insta
     source.seek(SeekFrom::Start(128))?;
     let mut options = OpenFileOptions::new();
     if pixels == Pixels::Skip {
-        options = options.read_until(tags::PIXEL_DATA);
+        // everything QC reads lies before group 2050 (Presentation LUT Shape is the last);
+        // what follows (RT contour data, overlays, pixel data) need not be decoded
+        options = options.read_until(HEADER_UNTIL);
     }
     let object = options
         .from_reader(source)

@@ -391,7 +391,7 @@ mod tests {
             ("1.2.3.", false),
             ("1.2.a", false),
             ("0.1", true),
-            (&"1.2"[..], true),
+            ("1.2", true),
         ];
         for (uid, ok) in cases {
             assert_eq!(uid_valid(uid, 64).is_ok(), ok, "{uid}");
