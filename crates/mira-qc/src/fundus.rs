@@ -623,6 +623,129 @@ mod tests {
         }
     }
 
+    /// Every fundus rule at and just past its threshold, and the grade that follows.
+    #[test]
+    fn threshold_boundaries_and_grades() {
+        let rules = crate::RuleSet::default();
+        let ctx = Context::now(&rules);
+        let good = FundusMeasures {
+            field_fraction: 0.92,
+            centre_offset: 0.1,
+            brightness: 0.35,
+            saturated_fraction: 0.0,
+            illumination_ratio: 1.5,
+            sharpness: 0.74,
+            contrast: 0.25,
+            disc_prominence: 1.6,
+            disc_centre: (0.2, 0.5),
+        };
+        let r = check(&ctx, "x", &good);
+        assert_eq!((r.outcome(), r.grade), (Status::Pass, Some(Grade::Good)));
+        type Case = (&'static str, fn(&mut FundusMeasures), Status, Grade);
+        let cases: [Case; 14] = [
+            (
+                "fundus.field-of-view",
+                |m| m.field_fraction = 0.7501,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.field-of-view",
+                |m| m.field_fraction = 0.75,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.field-of-view",
+                |m| m.centre_offset = 0.5,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.field-of-view",
+                |m| m.centre_offset = 0.51,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.too-dark",
+                |m| m.brightness = 0.10,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.too-dark",
+                |m| m.brightness = 0.099,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.over-exposed",
+                |m| m.saturated_fraction = 0.10,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.over-exposed",
+                |m| m.saturated_fraction = 0.101,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.focus",
+                |m| m.sharpness = 0.55,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.focus",
+                |m| m.sharpness = 0.549,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.contrast",
+                |m| m.contrast = 0.079,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.uneven-illumination",
+                |m| m.illumination_ratio = 4.01,
+                Status::Warning,
+                Grade::Usable,
+            ),
+            (
+                "fundus.optic-disc",
+                |m| m.disc_prominence = 1.2,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.optic-disc",
+                |m| m.disc_prominence = 1.19,
+                Status::Warning,
+                Grade::Usable,
+            ),
+        ];
+        for (rule, change, status, grade) in cases {
+            let mut m = good;
+            change(&mut m);
+            let r = check(&ctx, "x", &m);
+            assert_eq!(r.check(rule).unwrap().status, status, "{rule} {m:?}");
+            assert_eq!(r.grade, Some(grade), "{rule} {m:?}");
+            assert_eq!(r.grade.unwrap().is_gradable(), grade != Grade::Reject);
+            let score = r.measurements["quality_score"];
+            // the score falls below 1 with every rejection past a threshold (at exactly 3/4
+            // of the field seen, the rubric rejects while the margin is exactly 1)
+            if grade != Grade::Reject {
+                assert!(score >= 1.0, "{rule} score {score}");
+            } else if m.field_fraction != 0.75 {
+                assert!(score < 1.0, "{rule} score {score}");
+            }
+        }
+    }
+
     #[test]
     fn solve3_solves() {
         let x = solve3(
