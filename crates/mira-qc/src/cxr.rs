@@ -286,8 +286,14 @@ pub fn check_pixels(ctx: &Context<'_>, h: &Header, stats: &PixelStats) -> Vec<Ch
     let modality = h.modality.as_deref();
     let rule = |id: &str| ctx.rules.active(id, modality);
     let mut checks = Vec::new();
+    // frontal chest views only: on a lateral view the spine, not the mediastinum, is central
+    let frontal = h
+        .view_position
+        .as_deref()
+        .is_none_or(|v| matches!(v.to_ascii_uppercase().as_str(), "PA" | "AP"));
     if let Some(r) = rule("cxr.polarity")
         && h.is_chest_or_unspecified()
+        && frontal
     {
         let min = r.threshold("min_contrast");
         let ok = stats.polarity_contrast >= min;
@@ -538,6 +544,11 @@ mod tests {
         let mut hand = h.clone();
         hand.body_part_examined = Some("HAND".into());
         let checks = check_pixels(&ctx, &hand, &base);
+        assert_eq!(status(&checks, "cxr.polarity"), None);
+        // and a lateral view is not either
+        let mut lateral = h.clone();
+        lateral.view_position = Some("LL".into());
+        let checks = check_pixels(&ctx, &lateral, &base);
         assert_eq!(status(&checks, "cxr.polarity"), None);
     }
 }

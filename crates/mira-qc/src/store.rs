@@ -8,9 +8,10 @@
 //! - **pass rate per rule**: checks that passed / checks evaluated;
 //! - **first-class-image rate** (甲级片率 in the sense of clinical-rules.md 3.5, computed
 //!   automatically): studies without any failing finding / studies checked;
-//! - **repeat rate** (a 废片率 proxy): projection radiographs and photographs beyond the first
-//!   of the same view (modality, body part, view position, laterality) in a study / such
-//!   images;
+//! - **repeat rate** (a 废片率 proxy): projection radiographs (CR, DX) beyond the first of the
+//!   same view (modality, body part, view position, laterality) in a study / such images.
+//!   Fundus photographs are left out: a screening set has two fields per eye by design, and
+//!   the header does not say which field an image is;
 //! - **LDCT dose compliance**: low-dose screening series with CTDIvol within the limit /
 //!   screening series with a standard-size patient and a CTDIvol.
 
@@ -83,7 +84,7 @@ pub struct Provenance {
     pub device: Option<String>,
     /// Operators' Name.
     pub operator: Option<String>,
-    /// The view, for repeat counting (projection radiographs and photographs only).
+    /// The view, for repeat counting (projection radiographs only).
     pub view_key: Option<String>,
     /// Study date as YYYY-MM-DD, if known.
     pub performed_on: Option<String>,
@@ -92,17 +93,17 @@ pub struct Provenance {
 impl Provenance {
     /// Provenance from an instance's header.
     pub fn from_header(h: &Header) -> Self {
-        let view_key =
-            matches!(h.modality.as_deref(), Some("CR" | "DX" | "OP" | "XC")).then(|| {
-                [
-                    h.modality.as_deref(),
-                    h.body_part_examined.as_deref(),
-                    h.view_position.as_deref(),
-                    h.laterality.as_deref(),
-                ]
-                .map(|p| p.unwrap_or(""))
-                .join("|")
-            });
+        // projection radiographs only: a fundus screening set has two fields per eye by design
+        let view_key = matches!(h.modality.as_deref(), Some("CR" | "DX")).then(|| {
+            [
+                h.modality.as_deref(),
+                h.body_part_examined.as_deref(),
+                h.view_position.as_deref(),
+                h.laterality.as_deref(),
+            ]
+            .map(|p| p.unwrap_or(""))
+            .join("|")
+        });
         Provenance {
             study_instance_uid: h.study_instance_uid.clone().unwrap_or_default(),
             series_instance_uid: h.series_instance_uid.clone(),
@@ -185,7 +186,7 @@ pub struct GroupIndicators {
     pub first_class_studies: i64,
     /// first_class_studies / studies.
     pub first_class_rate: Option<f64>,
-    /// Projection radiographs and photographs checked.
+    /// Projection radiographs checked.
     pub view_images: i64,
     /// Of those, images beyond the first of the same view in the same study.
     pub repeats: i64,
