@@ -4,11 +4,14 @@
 //! completeness) and study QC.
 //!
 //! Completeness is a stability window, as in Orthanc's "stable study": DICOM says nothing
-//! about when a study is done. A study that receives more instances later is checked again
+//! about when a study is done. Nothing is lost across restarts: on start (and when the
+//! event subscription lags) the worker queues, from the catalogue, every stored instance that
+//! has no QC result and every study whose study result is missing or older than one of its
+//! instances' results, and works through them between live events. A study that receives more instances later is checked again
 //! after it settles again (results are replaced, not duplicated). Logs name instances by blob
 //! key and never carry patient attributes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,6 +95,9 @@ pub fn spawn(
     tokio::spawn(run(archive, events, config, shutdown))
 }
 
+/// An instance to check: SOP Instance UID, Study Instance UID, blob key.
+type Job = (String, String, String);
+
 async fn run(
     archive: mira_store::Archive,
     mut events: tokio::sync::broadcast::Receiver<InstanceStored>,
@@ -100,17 +106,23 @@ async fn run(
 ) {
     let store = QcStore::new(archive.catalogue.pool().clone());
     let mut pending: HashMap<String, Instant> = HashMap::new();
+    // what a restart, a crash or a lagging subscription left unchecked
+    let mut backlog: VecDeque<Job> = VecDeque::new();
+    catch_up(&archive, &mut backlog, &mut pending).await;
     let tick = (config.settle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
     let mut ticker = tokio::time::interval(tick);
     loop {
         tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
             event = events.recv() => match event {
                 Ok(e) => {
                     pending.insert(e.study_instance_uid.clone(), Instant::now());
-                    instance_qc(&archive, &store, &config, &e).await;
+                    instance_qc(&archive, &store, &config, &e.key, &e.sop_instance_uid).await;
                 }
                 Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "qc: fell behind the ingest pipeline; instances missed");
+                    tracing::warn!(missed = n, "qc: fell behind the ingest pipeline; catching up from the catalogue");
+                    catch_up(&archive, &mut backlog, &mut pending).await;
                 }
                 Err(RecvError::Closed) => break,
             },
@@ -126,7 +138,10 @@ async fn run(
                     study_qc(&archive, &store, &config, &study).await;
                 }
             }
-            _ = shutdown.changed() => break,
+            Some((sop, study, key)) = async { backlog.pop_front() }, if !backlog.is_empty() => {
+                instance_qc(&archive, &store, &config, &key, &sop).await;
+                pending.entry(study).or_insert_with(Instant::now);
+            }
         }
     }
     for study in pending.into_keys() {
@@ -134,19 +149,72 @@ async fn run(
     }
 }
 
+/// Queues the stored instances that have no QC result and the studies whose study result is
+/// missing or older than one of their instance results.
+async fn catch_up(
+    archive: &mira_store::Archive,
+    backlog: &mut VecDeque<Job>,
+    pending: &mut HashMap<String, Instant>,
+) {
+    let pool = archive.catalogue.pool();
+    let unchecked = sqlx::query(
+        "SELECT i.sop_instance_uid, st.study_instance_uid, i.blob_key
+         FROM instances i JOIN series se ON i.series_pk = se.id JOIN studies st ON se.study_pk = st.id
+         WHERE NOT EXISTS (SELECT 1 FROM qc_results r
+                           WHERE r.level = 'instance' AND r.subject_uid = i.sop_instance_uid)
+         ORDER BY i.id",
+    )
+    .fetch_all(pool)
+    .await;
+    let unsettled = sqlx::query(
+        "SELECT DISTINCT r.study_instance_uid FROM qc_results r
+         WHERE r.level = 'instance' AND NOT EXISTS (
+            SELECT 1 FROM qc_results s WHERE s.level = 'study'
+            AND s.subject_uid = r.study_instance_uid AND s.checked_at >= r.checked_at)",
+    )
+    .fetch_all(pool)
+    .await;
+    match (unchecked, unsettled) {
+        (Ok(unchecked), Ok(unsettled)) => {
+            let queued: std::collections::HashSet<String> =
+                backlog.iter().map(|j| j.0.clone()).collect();
+            let before = backlog.len();
+            backlog.extend(
+                unchecked
+                    .into_iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .filter(|j: &Job| !queued.contains(&j.0)),
+            );
+            for r in unsettled {
+                pending.entry(r.get(0)).or_insert_with(Instant::now);
+            }
+            if backlog.len() > before {
+                tracing::info!(
+                    instances = backlog.len() - before,
+                    "qc: catching up on unchecked instances"
+                );
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "qc: cannot list unchecked instances");
+        }
+    }
+}
+
 async fn instance_qc(
     archive: &mira_store::Archive,
     store: &QcStore,
     config: &WorkerConfig,
-    event: &InstanceStored,
+    blob_key: &str,
+    sop_instance_uid: &str,
 ) {
-    let Ok(key) = BlobKey::parse(&event.key) else {
-        tracing::warn!(key = event.key, "qc: event with an invalid blob key");
+    let Ok(key) = BlobKey::parse(blob_key) else {
+        tracing::warn!(key = blob_key, "qc: invalid blob key");
         return;
     };
     let path = archive.blobs.path_of(&key);
     let rules = config.rules.clone();
-    let subject = event.sop_instance_uid.clone();
+    let subject = sop_instance_uid.to_string();
     let result = tokio::task::spawn_blocking(move || {
         let ctx = Context::now(&rules);
         let head = read_file(&path, Pixels::Skip)?;
@@ -162,17 +230,17 @@ async fn instance_qc(
     match result {
         Ok(Ok((report, provenance))) => {
             if let Err(e) = store.save(&report, &provenance).await {
-                tracing::error!(key = event.key, error = %e, "qc: cannot store instance results");
+                tracing::error!(key = blob_key, error = %e, "qc: cannot store instance results");
             } else {
                 tracing::debug!(
-                    key = event.key,
+                    key = blob_key,
                     outcome = report.outcome().as_str(),
                     "qc: instance checked"
                 );
             }
         }
-        Ok(Err(e)) => tracing::warn!(key = event.key, error = %e, "qc: instance not checked"),
-        Err(e) => tracing::error!(key = event.key, error = %e, "qc: instance check panicked"),
+        Ok(Err(e)) => tracing::warn!(key = blob_key, error = %e, "qc: instance not checked"),
+        Err(e) => tracing::error!(key = blob_key, error = %e, "qc: instance check panicked"),
     }
 }
 

@@ -211,3 +211,54 @@ async fn the_worker_checks_stored_instances_and_settled_studies() {
     assert_eq!(results[0].outcome, "pass", "{:#?}", results[0]);
     worker.abort();
 }
+
+#[tokio::test]
+async fn the_worker_catches_up_on_instances_stored_while_it_was_not_running() {
+    let Some(path) = mira_testdata::file("cxr/siim_cr_chest_jpeg_baseline.dcm") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = mira_store::Archive::open(dir.path(), mira_store::ConflictPolicy::KeepFirst)
+        .await
+        .unwrap();
+    let ingest = mira_ingest::Ingest::start(archive, &mira_ingest::IngestConfig::default());
+    // stored before QC runs (a restart, a crash between commit and check)
+    let receipt = ingest.import_file(&path).await.unwrap();
+    let store = QcStore::new(ingest.archive().catalogue.pool().clone());
+    assert!(
+        store
+            .study_results(&receipt.study_instance_uid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let worker = mira_qc::worker::spawn(
+        &ingest,
+        mira_qc::worker::WorkerConfig {
+            settle: Duration::from_millis(200),
+            ..Default::default()
+        },
+        shutdown,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let results = loop {
+        let results = store
+            .study_results(&receipt.study_instance_uid)
+            .await
+            .unwrap();
+        if results.len() == 3 || std::time::Instant::now() > deadline {
+            break results;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let levels: Vec<&str> = results.iter().map(|r| r.level.as_str()).collect();
+    assert_eq!(levels, ["study", "series", "instance"]);
+    let polarity = results[2]
+        .checks
+        .iter()
+        .find(|c| c.rule == "cxr.polarity")
+        .unwrap();
+    assert_eq!(polarity.status, "pass");
+    worker.abort();
+}
