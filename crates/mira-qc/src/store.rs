@@ -245,66 +245,21 @@ impl QcStore {
 
     /// Stores a report, replacing any stored for the same subject.
     pub async fn save(&self, report: &Report, p: &Provenance) -> Result<(), StoreError> {
+        self.save_all(std::slice::from_ref(&(report.clone(), p.clone())))
+            .await
+    }
+
+    /// Stores reports in one transaction (one flush of the database), each replacing any
+    /// stored for the same subject.
+    pub async fn save_all(&self, items: &[(Report, Provenance)]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
         // IMMEDIATE: wait for the write lock rather than fail on an upgrade (the archive's
         // writer shares the database file)
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let performed_on = p
-            .performed_on
-            .clone()
-            .unwrap_or_else(|| time::OffsetDateTime::now_utc().date().to_string());
-        let measurements = serde_json::to_string(&report.measurements).unwrap_or_default();
-        let pk: i64 = sqlx::query(
-            "INSERT INTO qc_results (level, subject_uid, study_instance_uid, series_instance_uid, modality,
-                site, device, operator, view_key, performed_on, outcome, grade, measurements)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (level, subject_uid) DO UPDATE SET
-                study_instance_uid = excluded.study_instance_uid,
-                series_instance_uid = excluded.series_instance_uid,
-                modality = excluded.modality, site = excluded.site, device = excluded.device,
-                operator = excluded.operator, view_key = excluded.view_key,
-                performed_on = excluded.performed_on, outcome = excluded.outcome,
-                grade = excluded.grade, measurements = excluded.measurements,
-                checked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             RETURNING id",
-        )
-        .bind(report.level.as_str())
-        .bind(&report.subject)
-        .bind(&p.study_instance_uid)
-        .bind(&p.series_instance_uid)
-        .bind(&p.modality)
-        .bind(&p.site)
-        .bind(&p.device)
-        .bind(&p.operator)
-        .bind(if report.level == Level::Instance {
-            p.view_key.as_deref()
-        } else {
-            None
-        })
-        .bind(&performed_on)
-        .bind(report.outcome().as_str())
-        .bind(report.grade.map(|g| g.as_str()))
-        .bind(&measurements)
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-        sqlx::query("DELETE FROM qc_checks WHERE result_pk = ?")
-            .bind(pk)
-            .execute(&mut *tx)
-            .await?;
-        for c in &report.checks {
-            sqlx::query(
-                "INSERT INTO qc_checks (result_pk, rule_id, status, measured, expected, message, action)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(pk)
-            .bind(&c.rule)
-            .bind(c.status.as_str())
-            .bind(&c.measured)
-            .bind(&c.expected)
-            .bind(&c.message)
-            .bind(&c.action)
-            .execute(&mut *tx)
-            .await?;
+        for (report, p) in items {
+            save_one(&mut tx, report, p).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -467,4 +422,70 @@ impl QcStore {
             groups,
         })
     }
+}
+
+async fn save_one(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    report: &Report,
+    p: &Provenance,
+) -> Result<(), StoreError> {
+    let performed_on = p
+        .performed_on
+        .clone()
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().date().to_string());
+    let measurements = serde_json::to_string(&report.measurements).unwrap_or_default();
+    let pk: i64 = sqlx::query(
+            "INSERT INTO qc_results (level, subject_uid, study_instance_uid, series_instance_uid, modality,
+                site, device, operator, view_key, performed_on, outcome, grade, measurements)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (level, subject_uid) DO UPDATE SET
+                study_instance_uid = excluded.study_instance_uid,
+                series_instance_uid = excluded.series_instance_uid,
+                modality = excluded.modality, site = excluded.site, device = excluded.device,
+                operator = excluded.operator, view_key = excluded.view_key,
+                performed_on = excluded.performed_on, outcome = excluded.outcome,
+                grade = excluded.grade, measurements = excluded.measurements,
+                checked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             RETURNING id",
+        )
+        .bind(report.level.as_str())
+        .bind(&report.subject)
+        .bind(&p.study_instance_uid)
+        .bind(&p.series_instance_uid)
+        .bind(&p.modality)
+        .bind(&p.site)
+        .bind(&p.device)
+        .bind(&p.operator)
+        .bind(if report.level == Level::Instance {
+            p.view_key.as_deref()
+        } else {
+            None
+        })
+        .bind(&performed_on)
+        .bind(report.outcome().as_str())
+        .bind(report.grade.map(|g| g.as_str()))
+        .bind(&measurements)
+        .fetch_one(&mut **tx)
+        .await?
+        .get(0);
+    sqlx::query("DELETE FROM qc_checks WHERE result_pk = ?")
+        .bind(pk)
+        .execute(&mut **tx)
+        .await?;
+    for c in &report.checks {
+        sqlx::query(
+                "INSERT INTO qc_checks (result_pk, rule_id, status, measured, expected, message, action)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(pk)
+            .bind(&c.rule)
+            .bind(c.status.as_str())
+            .bind(&c.measured)
+            .bind(&c.expected)
+            .bind(&c.message)
+            .bind(&c.action)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

@@ -111,6 +111,10 @@ async fn run(
     catch_up(&archive, &mut backlog, &mut pending).await;
     let tick = (config.settle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
     let mut ticker = tokio::time::interval(tick);
+    let mut flush_ticker = tokio::time::interval(FLUSH_EVERY);
+    // instance results are stored in batches: one database flush per batch, not per instance,
+    // so that QC does not compete with the archive's group commits
+    let mut done: Vec<(Report, Provenance)> = Vec::new();
     loop {
         tokio::select! {
             biased;
@@ -118,7 +122,10 @@ async fn run(
             event = events.recv() => match event {
                 Ok(e) => {
                     pending.insert(e.study_instance_uid.clone(), Instant::now());
-                    instance_qc(&archive, &store, &config, &e.key, &e.sop_instance_uid).await;
+                    instance_qc(&archive, &config, &e.key, &e.sop_instance_uid, &mut done).await;
+                    if done.len() >= BATCH {
+                        flush(&store, &mut done).await;
+                    }
                 }
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "qc: fell behind the ingest pipeline; catching up from the catalogue");
@@ -133,20 +140,40 @@ async fn run(
                     .filter(|(_, t)| now.duration_since(**t) >= config.settle)
                     .map(|(s, _)| s.clone())
                     .collect();
+                if !ready.is_empty() {
+                    flush(&store, &mut done).await;
+                }
                 for study in ready {
                     pending.remove(&study);
                     study_qc(&archive, &store, &config, &study).await;
                 }
             }
+            _ = flush_ticker.tick(), if !done.is_empty() => flush(&store, &mut done).await,
             Some((sop, study, key)) = async { backlog.pop_front() }, if !backlog.is_empty() => {
-                instance_qc(&archive, &store, &config, &key, &sop).await;
+                instance_qc(&archive, &config, &key, &sop, &mut done).await;
                 pending.entry(study).or_insert_with(Instant::now);
+                if done.len() >= BATCH {
+                    flush(&store, &mut done).await;
+                }
             }
         }
     }
+    flush(&store, &mut done).await;
     for study in pending.into_keys() {
         study_qc(&archive, &store, &config, &study).await;
     }
+}
+
+/// Most instance results stored in one transaction.
+const BATCH: usize = 64;
+/// Longest an instance result waits to be stored.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+async fn flush(store: &QcStore, done: &mut Vec<(Report, Provenance)>) {
+    if let Err(e) = store.save_all(done).await {
+        tracing::error!(error = %e, results = done.len(), "qc: cannot store instance results");
+    }
+    done.clear();
 }
 
 /// Queues the stored instances that have no QC result and the studies whose study result is
@@ -201,12 +228,13 @@ async fn catch_up(
     }
 }
 
+/// Checks one instance; its result joins `done`, which the worker stores in batches.
 async fn instance_qc(
     archive: &mira_store::Archive,
-    store: &QcStore,
     config: &WorkerConfig,
     blob_key: &str,
     sop_instance_uid: &str,
+    done: &mut Vec<(Report, Provenance)>,
 ) {
     let Ok(key) = BlobKey::parse(blob_key) else {
         tracing::warn!(key = blob_key, "qc: invalid blob key");
@@ -229,15 +257,12 @@ async fn instance_qc(
     .await;
     match result {
         Ok(Ok((report, provenance))) => {
-            if let Err(e) = store.save(&report, &provenance).await {
-                tracing::error!(key = blob_key, error = %e, "qc: cannot store instance results");
-            } else {
-                tracing::debug!(
-                    key = blob_key,
-                    outcome = report.outcome().as_str(),
-                    "qc: instance checked"
-                );
-            }
+            tracing::debug!(
+                key = blob_key,
+                outcome = report.outcome().as_str(),
+                "qc: instance checked"
+            );
+            done.push((report, provenance));
         }
         Ok(Err(e)) => tracing::warn!(key = blob_key, error = %e, "qc: instance not checked"),
         Err(e) => tracing::error!(key = blob_key, error = %e, "qc: instance check panicked"),
@@ -311,10 +336,8 @@ pub async fn study_qc(
     .await;
     match reports {
         Ok(reports) => {
-            for (report, provenance) in reports {
-                if let Err(e) = store.save(&report, &provenance).await {
-                    tracing::error!(error = %e, "qc: cannot store series or study results");
-                }
+            if let Err(e) = store.save_all(&reports).await {
+                tracing::error!(error = %e, "qc: cannot store series or study results");
             }
         }
         Err(e) => tracing::error!(error = %e, "qc: study check panicked"),
