@@ -6,7 +6,7 @@
 //! less, or whose small vessels are undefinable; EyeQ's Reject means a full and reliable
 //! diagnosis is impossible; EyeQ-D labels illumination, clarity and contrast separately, which
 //! is what the separate rules below measure. Thresholds are engineering choices calibrated on
-//! the IDRiD photographs (marked [P] in the catalogue) and are site-configurable.
+//! the IDRiD photographs (marked `[P]` in the catalogue) and are site-configurable.
 //!
 //! An image graded Reject is never "no retinopathy": [`Grade::is_gradable`] is false and
 //! every failing rule's action says to re-image or refer.
