@@ -37,8 +37,11 @@ pub struct QcSettings {
     /// Seconds a study must receive nothing before it counts as complete and gets series
     /// (CT completeness) and study QC.
     pub settle_secs: u64,
-    /// A site's rule override file (TOML); absent: the default catalogue.
+    /// Rule overrides (TOML) for every site; absent: the default catalogue.
     pub rules: Option<std::path::PathBuf>,
+    /// Further overrides per site, by Institution Name (0008,0080), applied after `rules`:
+    /// `[qc.sites]` `"Clinic A" = "/etc/mira/qc-clinic-a.toml"`.
+    pub sites: BTreeMap<String, std::path::PathBuf>,
 }
 
 impl Default for QcSettings {
@@ -47,6 +50,7 @@ impl Default for QcSettings {
             enabled: true,
             settle_secs: 30,
             rules: None,
+            sites: BTreeMap::new(),
         }
     }
 }
@@ -58,8 +62,19 @@ impl QcSettings {
             Some(path) => RuleSet::load_with_overrides(path)?,
             None => RuleSet::default(),
         };
+        let mut sites = HashMap::new();
+        for (site, path) in &self.sites {
+            let text = std::fs::read_to_string(path).map_err(|source| crate::RulesError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let mut site_rules = rules.clone();
+            site_rules.apply_overrides(&text)?;
+            sites.insert(site.clone(), Arc::new(site_rules));
+        }
         Ok(WorkerConfig {
             rules: Arc::new(rules),
+            sites,
             settle: Duration::from_secs(self.settle_secs),
         })
     }
@@ -70,14 +85,26 @@ impl QcSettings {
 pub struct WorkerConfig {
     /// The rules.
     pub rules: Arc<RuleSet>,
+    /// The rules of sites with their own overrides, by Institution Name.
+    pub sites: HashMap<String, Arc<RuleSet>>,
     /// How long a study must receive nothing before it counts as complete.
     pub settle: Duration,
+}
+
+impl WorkerConfig {
+    /// The rules for an instance or study of `site` (Institution Name).
+    pub fn rules_for(&self, site: Option<&str>) -> Arc<RuleSet> {
+        site.and_then(|s| self.sites.get(s))
+            .unwrap_or(&self.rules)
+            .clone()
+    }
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             rules: Arc::new(RuleSet::default()),
+            sites: HashMap::new(),
             settle: Duration::from_secs(30),
         }
     }
@@ -241,11 +268,12 @@ async fn instance_qc(
         return;
     };
     let path = archive.blobs.path_of(&key);
-    let rules = config.rules.clone();
+    let config = config.clone();
     let subject = sop_instance_uid.to_string();
     let result = tokio::task::spawn_blocking(move || {
-        let ctx = Context::now(&rules);
         let head = read_file(&path, Pixels::Skip)?;
+        let rules = config.rules_for(head.header.institution_name.as_deref());
+        let ctx = Context::now(&rules);
         let instance = if crate::header::needs_pixels(&head.header) {
             read_file(&path, Pixels::Read)?
         } else {
@@ -295,14 +323,15 @@ pub async fn study_qc(
         .filter_map(|r| BlobKey::parse(r.get::<&str, _>(0)).ok())
         .map(|k| archive.blobs.path_of(&k))
         .collect();
-    let rules = config.rules.clone();
+    let config = config.clone();
     let subject = study_uid.to_string();
     let reports = tokio::task::spawn_blocking(move || {
-        let ctx = Context::now(&rules);
         let headers: Vec<Header> = paths
             .iter()
             .filter_map(|p| read_file(p, Pixels::Skip).ok().map(|i| i.header))
             .collect();
+        let rules = config.rules_for(headers.first().and_then(|h| h.institution_name.as_deref()));
+        let ctx = Context::now(&rules);
         let mut series: BTreeMap<String, Vec<&Header>> = BTreeMap::new();
         for h in &headers {
             series

@@ -175,15 +175,33 @@ async fn the_worker_checks_stored_instances_and_settled_studies() {
         .await
         .unwrap();
     let ingest = mira_ingest::Ingest::start(archive, &mira_ingest::IngestConfig::default());
+    // another site's overrides must not apply to this one (Philips Medical Systems Hamburg),
+    // whose own turn the pixel spacing rule into a warning
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        "[rules.\"header.pixel-spacing\"]\nenabled = false\n",
+    )
+    .unwrap();
+    let own = dir.path().join("own.toml");
+    std::fs::write(
+        &own,
+        "[rules.\"header.pixel-spacing\"]\nseverity = \"warning\"\n",
+    )
+    .unwrap();
+    let settings = mira_qc::worker::QcSettings {
+        settle_secs: 0,
+        sites: [
+            ("Clinic B".to_string(), other),
+            ("Philips Medical Systems Hamburg".to_string(), own),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let mut config = settings.worker_config().unwrap();
+    config.settle = Duration::from_millis(300);
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let worker = mira_qc::worker::spawn(
-        &ingest,
-        mira_qc::worker::WorkerConfig {
-            settle: Duration::from_millis(300),
-            ..Default::default()
-        },
-        shutdown,
-    );
+    let worker = mira_qc::worker::spawn(&ingest, config, shutdown);
     let receipt = ingest.import_file(&path).await.unwrap();
     let store = QcStore::new(ingest.archive().catalogue.pool().clone());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -201,13 +219,13 @@ async fn the_worker_checks_stored_instances_and_settled_studies() {
     assert_eq!(levels, ["study", "series", "instance"], "{results:#?}");
     let instance = &results[2];
     assert_eq!(instance.subject, receipt.sop_instance_uid);
-    assert_eq!(instance.outcome, Status::Fail.as_str());
+    assert_eq!(instance.outcome, Status::Warning.as_str());
     let spacing = instance
         .checks
         .iter()
         .find(|c| c.rule == "header.pixel-spacing")
         .unwrap();
-    assert_eq!(spacing.status, "fail");
+    assert_eq!(spacing.status, "warning");
     assert_eq!(results[0].outcome, "pass", "{:#?}", results[0]);
     worker.abort();
 }
