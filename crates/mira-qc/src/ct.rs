@@ -487,6 +487,24 @@ mod tests {
     }
 
     #[test]
+    fn interval_against_thickness_boundaries() {
+        // thickness 1 mm; an interval up to 1 mm + 0.01 mm tolerance is contiguous
+        for (spacing, expected) in [(1.0, Pass), (1.01, Pass), (1.02, Warning), (0.5, Pass)] {
+            let s: Vec<Header> = (0..10).map(|i| slice(i as f64 * spacing)).collect();
+            let r = run(&s);
+            assert_eq!(
+                status(&r, "ct.interval-vs-thickness"),
+                Some(expected),
+                "{spacing}"
+            );
+        }
+        // without a thickness the rule has nothing to compare
+        let mut s: Vec<Header> = (0..10).map(|i| slice(i as f64)).collect();
+        s.iter_mut().for_each(|h| h.slice_thickness = None);
+        assert_eq!(status(&run(&s), "ct.interval-vs-thickness"), None);
+    }
+
+    #[test]
     fn gantry_tilt_from_positions_and_header() {
         // slices stacked along z but shifted in y: a tilted acquisition
         let t = 10f64.to_radians().tan();
@@ -524,7 +542,9 @@ mod tests {
 
     #[test]
     fn ldct_protocol_boundaries() {
-        let cases: [(f64, f64, f64, f64, Option<f64>, &str, Status); 14] = [
+        // thickness, spacing, kVp, CTDIvol, weight, rule, expected
+        type Case = (f64, f64, f64, f64, Option<f64>, &'static str, Status);
+        let cases: [Case; 16] = [
             (2.5, 2.5, 120.0, 3.0, None, "ct.ldct.thickness", Pass),
             (2.6, 2.5, 120.0, 3.0, None, "ct.ldct.thickness", Fail),
             (1.0, 1.0, 120.0, 3.0, None, "ct.ldct.interval", Pass),
@@ -537,6 +557,8 @@ mod tests {
             (1.0, 0.7, 120.0, 3.01, None, "ct.ldct.ctdivol", Fail),
             (1.0, 0.7, 120.0, 3.5, Some(70.0), "ct.ldct.ctdivol", Fail),
             (1.0, 0.7, 120.0, 3.5, Some(90.0), "ct.ldct.ctdivol", Fail),
+            (1.0, 0.7, 120.0, 3.5, Some(50.0), "ct.ldct.ctdivol", Fail),
+            (1.0, 0.7, 120.0, 3.5, Some(49.0), "ct.ldct.ctdivol", Info),
             (1.0, 0.7, 120.0, 3.5, Some(120.0), "ct.ldct.ctdivol", Info),
             (1.0, 0.7, 120.0, 2.0, Some(120.0), "ct.ldct.ctdivol", Pass),
         ];

@@ -286,8 +286,14 @@ pub fn check_pixels(ctx: &Context<'_>, h: &Header, stats: &PixelStats) -> Vec<Ch
     let modality = h.modality.as_deref();
     let rule = |id: &str| ctx.rules.active(id, modality);
     let mut checks = Vec::new();
+    // frontal chest views only: on a lateral view the spine, not the mediastinum, is central
+    let frontal = h
+        .view_position
+        .as_deref()
+        .is_none_or(|v| matches!(v.to_ascii_uppercase().as_str(), "PA" | "AP"));
     if let Some(r) = rule("cxr.polarity")
         && h.is_chest_or_unspecified()
+        && frontal
     {
         let min = r.threshold("min_contrast");
         let ok = stats.polarity_contrast >= min;
@@ -362,4 +368,187 @@ pub fn check_pixels(ctx: &Context<'_>, h: &Header, stats: &PixelStats) -> Vec<Ch
         ));
     }
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Status::{self, *};
+    use crate::rules::RuleSet;
+
+    fn header(di: Option<f64>, ei: Option<f64>, target: Option<f64>) -> Header {
+        Header {
+            modality: Some("DX".into()),
+            deviation_index: di,
+            exposure_index: ei,
+            target_exposure_index: target,
+            view_position: Some("PA".into()),
+            ..Header::default()
+        }
+    }
+
+    fn status(checks: &[Check], rule: &str) -> Option<Status> {
+        checks.iter().find(|c| c.rule == rule).map(|c| c.status)
+    }
+
+    /// IEC 62494-1 / AAPM TG-116 bands, at and just past every boundary.
+    #[test]
+    fn deviation_index_bands() {
+        let rules = RuleSet::default();
+        let ctx = Context::now(&rules);
+        let cases = [
+            // DI, target band, underexposed, overexposed
+            (0.0, Pass, Pass, Pass),
+            (1.0, Pass, Pass, Pass),
+            (1.01, Warning, Pass, Pass),
+            (-1.0, Pass, Pass, Pass),
+            (-1.01, Warning, Pass, Pass),
+            (3.0, Warning, Pass, Pass),
+            (3.01, Warning, Pass, Warning),
+            (-3.0, Warning, Pass, Pass),
+            (-3.01, Warning, Fail, Pass),
+        ];
+        for (di, target, under, over) in cases {
+            let checks = check_header(&ctx, &header(Some(di), None, None));
+            assert_eq!(status(&checks, "cxr.di-target"), Some(target), "DI {di}");
+            assert_eq!(
+                status(&checks, "cxr.di-underexposed"),
+                Some(under),
+                "DI {di}"
+            );
+            assert_eq!(status(&checks, "cxr.di-overexposed"), Some(over), "DI {di}");
+        }
+    }
+
+    #[test]
+    fn deviation_index_is_derived_from_ei_and_its_target() {
+        let rules = RuleSet::default();
+        let ctx = Context::now(&rules);
+        // EI twice the target: DI = 10 log10(2) = 3.01
+        let checks = check_header(&ctx, &header(None, Some(800.0), Some(400.0)));
+        let c = checks
+            .iter()
+            .find(|c| c.rule == "cxr.di-overexposed")
+            .unwrap();
+        assert_eq!(c.status, Warning);
+        assert_eq!(c.measured.as_deref(), Some("DI 3.01"));
+        assert_eq!(status(&checks, "cxr.exposure-index-present"), Some(Pass));
+        // a recorded DI wins over the derived one
+        let checks = check_header(&ctx, &header(Some(0.2), Some(800.0), Some(400.0)));
+        assert_eq!(status(&checks, "cxr.di-target"), Some(Pass));
+        // no EI: no DI rules, an info that exposure cannot be audited
+        let checks = check_header(&ctx, &header(None, None, Some(400.0)));
+        assert_eq!(status(&checks, "cxr.di-target"), None);
+        assert_eq!(status(&checks, "cxr.exposure-index-present"), Some(Info));
+    }
+
+    #[test]
+    fn view_position() {
+        let rules = RuleSet::default();
+        let ctx = Context::now(&rules);
+        let mut h = header(None, None, None);
+        h.view_position = Some("AP".into());
+        let checks = check_header(&ctx, &h);
+        assert_eq!(status(&checks, "cxr.view-ap"), Some(Info));
+        assert_eq!(status(&checks, "cxr.view-position"), Some(Pass));
+        h.view_position = None;
+        let checks = check_header(&ctx, &h);
+        assert_eq!(status(&checks, "cxr.view-position"), Some(Warning));
+        assert_eq!(status(&checks, "cxr.view-ap"), None);
+    }
+
+    #[test]
+    fn pixel_rule_boundaries() {
+        let rules = RuleSet::default();
+        let ctx = Context::now(&rules);
+        let h = header(None, None, None);
+        let base = PixelStats {
+            clipped_fraction: 0.0,
+            p1: 0.0,
+            p99: 255.0,
+            dynamic_range: 0.5,
+            polarity_contrast: 0.3,
+            field_fraction: 1.0,
+        };
+        let cases: [(&str, PixelStats, Status); 8] = [
+            (
+                "cxr.polarity",
+                PixelStats {
+                    polarity_contrast: 0.02,
+                    ..base
+                },
+                Pass,
+            ),
+            (
+                "cxr.polarity",
+                PixelStats {
+                    polarity_contrast: 0.019,
+                    ..base
+                },
+                Fail,
+            ),
+            (
+                "cxr.clipping",
+                PixelStats {
+                    clipped_fraction: 0.05,
+                    ..base
+                },
+                Pass,
+            ),
+            (
+                "cxr.clipping",
+                PixelStats {
+                    clipped_fraction: 0.051,
+                    ..base
+                },
+                Warning,
+            ),
+            (
+                "cxr.dynamic-range",
+                PixelStats {
+                    dynamic_range: 0.15,
+                    ..base
+                },
+                Pass,
+            ),
+            (
+                "cxr.dynamic-range",
+                PixelStats {
+                    dynamic_range: 0.149,
+                    ..base
+                },
+                Warning,
+            ),
+            (
+                "cxr.collimation",
+                PixelStats {
+                    field_fraction: 0.5,
+                    ..base
+                },
+                Pass,
+            ),
+            (
+                "cxr.collimation",
+                PixelStats {
+                    field_fraction: 0.49,
+                    ..base
+                },
+                Warning,
+            ),
+        ];
+        for (rule, stats, expected) in cases {
+            let checks = check_pixels(&ctx, &h, &stats);
+            assert_eq!(status(&checks, rule), Some(expected), "{rule} {stats:?}");
+        }
+        // polarity is a chest rule: a hand radiograph is not judged by it
+        let mut hand = h.clone();
+        hand.body_part_examined = Some("HAND".into());
+        let checks = check_pixels(&ctx, &hand, &base);
+        assert_eq!(status(&checks, "cxr.polarity"), None);
+        // and a lateral view is not either
+        let mut lateral = h.clone();
+        lateral.view_position = Some("LL".into());
+        let checks = check_pixels(&ctx, &lateral, &base);
+        assert_eq!(status(&checks, "cxr.polarity"), None);
+    }
 }

@@ -6,7 +6,7 @@
 //! less, or whose small vessels are undefinable; EyeQ's Reject means a full and reliable
 //! diagnosis is impossible; EyeQ-D labels illumination, clarity and contrast separately, which
 //! is what the separate rules below measure. Thresholds are engineering choices calibrated on
-//! the IDRiD photographs (marked [P] in the catalogue) and are site-configurable.
+//! the IDRiD photographs (marked `[P]` in the catalogue) and are site-configurable.
 //!
 //! An image graded Reject is never "no retinopathy": [`Grade::is_gradable`] is false and
 //! every failing rule's action says to re-image or refer.
@@ -68,23 +68,24 @@ fn reduce(img: &RgbImage) -> Small {
     let mut b = vec![0f32; w * h];
     let raw = img.as_raw();
     let norm = 1.0 / (f * f) as f32;
+    let mut acc = vec![[0u32; 3]; w];
     for y in 0..h {
-        let (mut sr, mut sg, mut sb) = (vec![0u32; w], vec![0u32; w], vec![0u32; w]);
+        acc.iter_mut().for_each(|a| *a = [0; 3]);
         for dy in 0..f {
-            let row = &raw[((y * f + dy) * fw) * 3..((y * f + dy) * fw + w * f) * 3];
-            for x in 0..w {
-                for dx in 0..f {
-                    let p = &row[(x * f + dx) * 3..(x * f + dx) * 3 + 3];
-                    sr[x] += p[0] as u32;
-                    sg[x] += p[1] as u32;
-                    sb[x] += p[2] as u32;
+            let start = (y * f + dy) * fw * 3;
+            let row = &raw[start..start + w * f * 3];
+            for (a, block) in acc.iter_mut().zip(row.chunks_exact(3 * f)) {
+                for px in block.chunks_exact(3) {
+                    a[0] += px[0] as u32;
+                    a[1] += px[1] as u32;
+                    a[2] += px[2] as u32;
                 }
             }
         }
-        for x in 0..w {
-            r[y * w + x] = sr[x] as f32 * norm;
-            g[y * w + x] = sg[x] as f32 * norm;
-            b[y * w + x] = sb[x] as f32 * norm;
+        for (x, a) in acc.iter().enumerate() {
+            r[y * w + x] = a[0] as f32 * norm;
+            g[y * w + x] = a[1] as f32 * norm;
+            b[y * w + x] = a[2] as f32 * norm;
         }
     }
     Small { w, h, r, g, b }
@@ -94,6 +95,20 @@ fn reduce(img: &RgbImage) -> Small {
 pub fn measure(img: &RgbImage) -> FundusMeasures {
     let s = reduce(img);
     let (w, h) = (s.w, s.h);
+    if w < 32 || h < 32 {
+        // too small to hold a fundus field at all
+        return FundusMeasures {
+            field_fraction: 0.0,
+            centre_offset: f64::INFINITY,
+            brightness: 0.0,
+            saturated_fraction: 0.0,
+            illumination_ratio: f64::INFINITY,
+            sharpness: 0.0,
+            contrast: 0.0,
+            disc_prominence: 0.0,
+            disc_centre: (0.5, 0.5),
+        };
+    }
     let n = w * h;
     let lum: Vec<f32> = (0..n)
         .map(|i| 0.299 * s.r[i] + 0.587 * s.g[i] + 0.114 * s.b[i])
@@ -591,6 +606,144 @@ mod tests {
         let m = measure(&img);
         assert!(m.field_fraction > 0.95, "{m:?}");
         assert!(m.centre_offset < 0.02, "{m:?}");
+    }
+
+    #[test]
+    fn a_tiny_or_black_image_is_rejected_not_a_panic() {
+        let rules = crate::RuleSet::default();
+        let ctx = Context::now(&rules);
+        for (w, h) in [(1, 1), (10, 300), (400, 300)] {
+            let m = measure(&RgbImage::new(w, h));
+            let r = check(&ctx, "x", &m);
+            assert_eq!(r.grade, Some(Grade::Reject), "{w}x{h}");
+            assert_eq!(
+                r.check("fundus.field-of-view").unwrap().status,
+                Status::Fail
+            );
+        }
+    }
+
+    /// Every fundus rule at and just past its threshold, and the grade that follows.
+    #[test]
+    fn threshold_boundaries_and_grades() {
+        let rules = crate::RuleSet::default();
+        let ctx = Context::now(&rules);
+        let good = FundusMeasures {
+            field_fraction: 0.92,
+            centre_offset: 0.1,
+            brightness: 0.35,
+            saturated_fraction: 0.0,
+            illumination_ratio: 1.5,
+            sharpness: 0.74,
+            contrast: 0.25,
+            disc_prominence: 1.6,
+            disc_centre: (0.2, 0.5),
+        };
+        let r = check(&ctx, "x", &good);
+        assert_eq!((r.outcome(), r.grade), (Status::Pass, Some(Grade::Good)));
+        type Case = (&'static str, fn(&mut FundusMeasures), Status, Grade);
+        let cases: [Case; 14] = [
+            (
+                "fundus.field-of-view",
+                |m| m.field_fraction = 0.7501,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.field-of-view",
+                |m| m.field_fraction = 0.75,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.field-of-view",
+                |m| m.centre_offset = 0.5,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.field-of-view",
+                |m| m.centre_offset = 0.51,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.too-dark",
+                |m| m.brightness = 0.10,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.too-dark",
+                |m| m.brightness = 0.099,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.over-exposed",
+                |m| m.saturated_fraction = 0.10,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.over-exposed",
+                |m| m.saturated_fraction = 0.101,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.focus",
+                |m| m.sharpness = 0.55,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.focus",
+                |m| m.sharpness = 0.549,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.contrast",
+                |m| m.contrast = 0.079,
+                Status::Fail,
+                Grade::Reject,
+            ),
+            (
+                "fundus.uneven-illumination",
+                |m| m.illumination_ratio = 4.01,
+                Status::Warning,
+                Grade::Usable,
+            ),
+            (
+                "fundus.optic-disc",
+                |m| m.disc_prominence = 1.2,
+                Status::Pass,
+                Grade::Good,
+            ),
+            (
+                "fundus.optic-disc",
+                |m| m.disc_prominence = 1.19,
+                Status::Warning,
+                Grade::Usable,
+            ),
+        ];
+        for (rule, change, status, grade) in cases {
+            let mut m = good;
+            change(&mut m);
+            let r = check(&ctx, "x", &m);
+            assert_eq!(r.check(rule).unwrap().status, status, "{rule} {m:?}");
+            assert_eq!(r.grade, Some(grade), "{rule} {m:?}");
+            assert_eq!(r.grade.unwrap().is_gradable(), grade != Grade::Reject);
+            let score = r.measurements["quality_score"];
+            // the score falls below 1 with every rejection past a threshold (at exactly 3/4
+            // of the field seen, the rubric rejects while the margin is exactly 1)
+            if grade != Grade::Reject {
+                assert!(score >= 1.0, "{rule} score {score}");
+            } else if m.field_fraction != 0.75 {
+                assert!(score < 1.0, "{rule} score {score}");
+            }
+        }
     }
 
     #[test]

@@ -169,6 +169,9 @@ pub fn is_dicom<R: Read + Seek>(source: &mut R) -> std::io::Result<bool> {
     Ok(ok)
 }
 
+/// The first tag after every attribute the header checks read.
+pub const HEADER_UNTIL: Tag = Tag(0x2050, 0x0021);
+
 /// Reads a PS3.10 file.
 pub fn read_file(path: &Path, pixels: Pixels) -> Result<Instance, ReadError> {
     let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
@@ -183,7 +186,9 @@ pub fn read_from<R: Read + Seek>(source: &mut R, pixels: Pixels) -> Result<Insta
     source.seek(SeekFrom::Start(128))?;
     let mut options = OpenFileOptions::new();
     if pixels == Pixels::Skip {
-        options = options.read_until(tags::PIXEL_DATA);
+        // everything QC reads lies before group 2050 (Presentation LUT Shape is the last);
+        // what follows (RT contour data, overlays, pixel data) need not be decoded
+        options = options.read_until(HEADER_UNTIL);
     }
     let object = options
         .from_reader(source)
@@ -254,24 +259,36 @@ impl Header {
         }
     }
 
-    /// The IOD this instance claims, by SOP Class, with the modality as a fallback for
-    /// secondary captures of radiographs (their modality says what they show).
+    /// The IOD this instance claims, by SOP Class (the File Meta Information's when the data
+    /// set's is empty): its required attributes.
     pub fn iod(&self) -> Option<&'static [crate::iod::Required]> {
+        self.iod_with_modality().map(|(_, table)| table)
+    }
+
+    fn iod_with_modality(&self) -> Option<(&'static str, &'static [crate::iod::Required])> {
         use crate::iod::*;
         let sop_class = self
             .sop_class_uid
             .as_deref()
             .or(self.media_storage_sop_class_uid.as_deref());
         Some(match sop_class {
-            Some(uids::CT_IMAGE_STORAGE) => CT_IMAGE,
-            Some(uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE) => CR_IMAGE,
+            Some(uids::CT_IMAGE_STORAGE) => ("CT", CT_IMAGE),
+            Some(uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE) => ("CR", CR_IMAGE),
             Some(
                 uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION
                 | uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PROCESSING,
-            ) => DX_IMAGE,
-            Some(uids::OPHTHALMIC_PHOTOGRAPHY8_BIT_IMAGE_STORAGE) => OP_8BIT_IMAGE,
+            ) => ("DX", DX_IMAGE),
+            Some(uids::OPHTHALMIC_PHOTOGRAPHY8_BIT_IMAGE_STORAGE) => ("OP", OP_8BIT_IMAGE),
             _ => return None,
         })
+    }
+
+    /// The modality the header says, or else the one its IOD implies (a CT Image without
+    /// Modality is still checked as CT).
+    pub fn effective_modality(&self) -> Option<&str> {
+        self.modality
+            .as_deref()
+            .or_else(|| self.iod_with_modality().map(|(m, _)| m))
     }
 
     /// The device: manufacturer, model and station, `/`-joined, or `None` when all are

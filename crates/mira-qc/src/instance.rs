@@ -30,7 +30,7 @@ impl<'a> Context<'a> {
 
 /// Runs every header rule that applies to the instance.
 pub fn check_header(ctx: &Context<'_>, obj: &InMemDicomObject, h: &Header) -> Vec<Check> {
-    let modality = h.modality.as_deref();
+    let modality = h.effective_modality();
     let rule = |id: &str| ctx.rules.active(id, modality);
     let mut checks = Vec::new();
 
@@ -391,7 +391,7 @@ mod tests {
             ("1.2.3.", false),
             ("1.2.a", false),
             ("0.1", true),
-            (&"1.2"[..], true),
+            ("1.2", true),
         ];
         for (uid, ok) in cases {
             assert_eq!(uid_valid(uid, 64).is_ok(), ok, "{uid}");
@@ -498,6 +498,52 @@ mod tests {
             status(&base("19051123", "20261124", ""), "header.age-range"),
             Some(Warning)
         );
+    }
+
+    #[test]
+    fn required_attributes_follow_the_iod_of_the_sop_class() {
+        use crate::Status::*;
+        let ct = dicom_dictionary_std::uids::CT_IMAGE_STORAGE;
+        let c = run(&[(tags::SOP_CLASS_UID, VR::UI, ct)]);
+        let type1 = c.iter().find(|c| c.rule == "header.type1").unwrap();
+        assert_eq!(type1.status, Fail);
+        let missing = type1.measured.as_deref().unwrap();
+        for name in [
+            "Modality",
+            "Pixel Spacing",
+            "Image Orientation (Patient)",
+            "Rescale Slope",
+        ] {
+            assert!(missing.contains(name), "{name} in {missing}");
+        }
+        let type2 = c.iter().find(|c| c.rule == "header.type2").unwrap();
+        assert_eq!(type2.status, Warning);
+        assert!(
+            type2
+                .measured
+                .as_deref()
+                .unwrap()
+                .contains("Patient's Name")
+        );
+        // present but empty satisfies Type 2, not Type 1
+        let c = run(&[
+            (tags::SOP_CLASS_UID, VR::UI, ct),
+            (tags::PATIENT_NAME, VR::PN, ""),
+            (tags::MODALITY, VR::CS, ""),
+        ]);
+        let type1 = c.iter().find(|c| c.rule == "header.type1").unwrap();
+        assert!(type1.measured.as_deref().unwrap().contains("Modality"));
+        let type2 = c.iter().find(|c| c.rule == "header.type2").unwrap();
+        assert!(
+            !type2
+                .measured
+                .as_deref()
+                .unwrap()
+                .contains("Patient's Name")
+        );
+        // an IOD the catalogue has no table for (secondary capture): no required-attribute rule
+        let c = run(&[(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.7")]);
+        assert!(c.iter().all(|c| !c.rule.starts_with("header.type")));
     }
 
     #[test]

@@ -107,10 +107,8 @@ pub fn check_dicom(ctx: &Context<'_>, subject: &str, instance: &Instance) -> Rep
                 let photo = check_photo(ctx, subject, &img);
                 report.checks.extend(photo.checks);
                 report.measurements.extend(photo.measurements);
+                // the grade is about the picture; header findings stand beside it
                 report.grade = photo.grade;
-                if report.outcome() == Status::Fail {
-                    report.grade = Some(Grade::Reject);
-                }
             }
             Err(e) => push_undecodable(ctx, h, &mut report, &e),
         },

@@ -159,7 +159,7 @@ fn check_file(
     if is_photo(path) {
         match image::open(path) {
             Ok(img) => {
-                let img = img.to_rgb8();
+                let img = img.into_rgb8();
                 if is_greyscale(&img) {
                     if in_folder {
                         run.skipped += 1;

@@ -8,9 +8,10 @@
 //! - **pass rate per rule**: checks that passed / checks evaluated;
 //! - **first-class-image rate** (甲级片率 in the sense of clinical-rules.md 3.5, computed
 //!   automatically): studies without any failing finding / studies checked;
-//! - **repeat rate** (a 废片率 proxy): projection radiographs and photographs beyond the first
-//!   of the same view (modality, body part, view position, laterality) in a study / such
-//!   images;
+//! - **repeat rate** (a 废片率 proxy): projection radiographs (CR, DX) beyond the first of the
+//!   same view (modality, body part, view position, laterality) in a study / such images.
+//!   Fundus photographs are left out: a screening set has two fields per eye by design, and
+//!   the header does not say which field an image is;
 //! - **LDCT dose compliance**: low-dose screening series with CTDIvol within the limit /
 //!   screening series with a standard-size patient and a CTDIvol.
 
@@ -83,7 +84,7 @@ pub struct Provenance {
     pub device: Option<String>,
     /// Operators' Name.
     pub operator: Option<String>,
-    /// The view, for repeat counting (projection radiographs and photographs only).
+    /// The view, for repeat counting (projection radiographs only).
     pub view_key: Option<String>,
     /// Study date as YYYY-MM-DD, if known.
     pub performed_on: Option<String>,
@@ -92,17 +93,17 @@ pub struct Provenance {
 impl Provenance {
     /// Provenance from an instance's header.
     pub fn from_header(h: &Header) -> Self {
-        let view_key =
-            matches!(h.modality.as_deref(), Some("CR" | "DX" | "OP" | "XC")).then(|| {
-                [
-                    h.modality.as_deref(),
-                    h.body_part_examined.as_deref(),
-                    h.view_position.as_deref(),
-                    h.laterality.as_deref(),
-                ]
-                .map(|p| p.unwrap_or(""))
-                .join("|")
-            });
+        // projection radiographs only: a fundus screening set has two fields per eye by design
+        let view_key = matches!(h.modality.as_deref(), Some("CR" | "DX")).then(|| {
+            [
+                h.modality.as_deref(),
+                h.body_part_examined.as_deref(),
+                h.view_position.as_deref(),
+                h.laterality.as_deref(),
+            ]
+            .map(|p| p.unwrap_or(""))
+            .join("|")
+        });
         Provenance {
             study_instance_uid: h.study_instance_uid.clone().unwrap_or_default(),
             series_instance_uid: h.series_instance_uid.clone(),
@@ -185,7 +186,7 @@ pub struct GroupIndicators {
     pub first_class_studies: i64,
     /// first_class_studies / studies.
     pub first_class_rate: Option<f64>,
-    /// Projection radiographs and photographs checked.
+    /// Projection radiographs checked.
     pub view_images: i64,
     /// Of those, images beyond the first of the same view in the same study.
     pub repeats: i64,
@@ -244,66 +245,21 @@ impl QcStore {
 
     /// Stores a report, replacing any stored for the same subject.
     pub async fn save(&self, report: &Report, p: &Provenance) -> Result<(), StoreError> {
+        self.save_all(std::slice::from_ref(&(report.clone(), p.clone())))
+            .await
+    }
+
+    /// Stores reports in one transaction (one flush of the database), each replacing any
+    /// stored for the same subject.
+    pub async fn save_all(&self, items: &[(Report, Provenance)]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
         // IMMEDIATE: wait for the write lock rather than fail on an upgrade (the archive's
         // writer shares the database file)
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let performed_on = p
-            .performed_on
-            .clone()
-            .unwrap_or_else(|| time::OffsetDateTime::now_utc().date().to_string());
-        let measurements = serde_json::to_string(&report.measurements).unwrap_or_default();
-        let pk: i64 = sqlx::query(
-            "INSERT INTO qc_results (level, subject_uid, study_instance_uid, series_instance_uid, modality,
-                site, device, operator, view_key, performed_on, outcome, grade, measurements)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (level, subject_uid) DO UPDATE SET
-                study_instance_uid = excluded.study_instance_uid,
-                series_instance_uid = excluded.series_instance_uid,
-                modality = excluded.modality, site = excluded.site, device = excluded.device,
-                operator = excluded.operator, view_key = excluded.view_key,
-                performed_on = excluded.performed_on, outcome = excluded.outcome,
-                grade = excluded.grade, measurements = excluded.measurements,
-                checked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             RETURNING id",
-        )
-        .bind(report.level.as_str())
-        .bind(&report.subject)
-        .bind(&p.study_instance_uid)
-        .bind(&p.series_instance_uid)
-        .bind(&p.modality)
-        .bind(&p.site)
-        .bind(&p.device)
-        .bind(&p.operator)
-        .bind(if report.level == Level::Instance {
-            p.view_key.as_deref()
-        } else {
-            None
-        })
-        .bind(&performed_on)
-        .bind(report.outcome().as_str())
-        .bind(report.grade.map(|g| g.as_str()))
-        .bind(&measurements)
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-        sqlx::query("DELETE FROM qc_checks WHERE result_pk = ?")
-            .bind(pk)
-            .execute(&mut *tx)
-            .await?;
-        for c in &report.checks {
-            sqlx::query(
-                "INSERT INTO qc_checks (result_pk, rule_id, status, measured, expected, message, action)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(pk)
-            .bind(&c.rule)
-            .bind(c.status.as_str())
-            .bind(&c.measured)
-            .bind(&c.expected)
-            .bind(&c.message)
-            .bind(&c.action)
-            .execute(&mut *tx)
-            .await?;
+        for (report, p) in items {
+            save_one(&mut tx, report, p).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -466,4 +422,70 @@ impl QcStore {
             groups,
         })
     }
+}
+
+async fn save_one(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    report: &Report,
+    p: &Provenance,
+) -> Result<(), StoreError> {
+    let performed_on = p
+        .performed_on
+        .clone()
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().date().to_string());
+    let measurements = serde_json::to_string(&report.measurements).unwrap_or_default();
+    let pk: i64 = sqlx::query(
+            "INSERT INTO qc_results (level, subject_uid, study_instance_uid, series_instance_uid, modality,
+                site, device, operator, view_key, performed_on, outcome, grade, measurements)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (level, subject_uid) DO UPDATE SET
+                study_instance_uid = excluded.study_instance_uid,
+                series_instance_uid = excluded.series_instance_uid,
+                modality = excluded.modality, site = excluded.site, device = excluded.device,
+                operator = excluded.operator, view_key = excluded.view_key,
+                performed_on = excluded.performed_on, outcome = excluded.outcome,
+                grade = excluded.grade, measurements = excluded.measurements,
+                checked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             RETURNING id",
+        )
+        .bind(report.level.as_str())
+        .bind(&report.subject)
+        .bind(&p.study_instance_uid)
+        .bind(&p.series_instance_uid)
+        .bind(&p.modality)
+        .bind(&p.site)
+        .bind(&p.device)
+        .bind(&p.operator)
+        .bind(if report.level == Level::Instance {
+            p.view_key.as_deref()
+        } else {
+            None
+        })
+        .bind(&performed_on)
+        .bind(report.outcome().as_str())
+        .bind(report.grade.map(|g| g.as_str()))
+        .bind(&measurements)
+        .fetch_one(&mut **tx)
+        .await?
+        .get(0);
+    sqlx::query("DELETE FROM qc_checks WHERE result_pk = ?")
+        .bind(pk)
+        .execute(&mut **tx)
+        .await?;
+    for c in &report.checks {
+        sqlx::query(
+                "INSERT INTO qc_checks (result_pk, rule_id, status, measured, expected, message, action)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(pk)
+            .bind(&c.rule)
+            .bind(c.status.as_str())
+            .bind(&c.measured)
+            .bind(&c.expected)
+            .bind(&c.message)
+            .bind(&c.action)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

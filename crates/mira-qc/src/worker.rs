@@ -4,11 +4,14 @@
 //! completeness) and study QC.
 //!
 //! Completeness is a stability window, as in Orthanc's "stable study": DICOM says nothing
-//! about when a study is done. A study that receives more instances later is checked again
+//! about when a study is done. Nothing is lost across restarts: on start (and when the
+//! event subscription lags) the worker queues, from the catalogue, every stored instance that
+//! has no QC result and every study whose study result is missing or older than one of its
+//! instances' results, and works through them between live events. A study that receives more instances later is checked again
 //! after it settles again (results are replaced, not duplicated). Logs name instances by blob
 //! key and never carry patient attributes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,8 +37,11 @@ pub struct QcSettings {
     /// Seconds a study must receive nothing before it counts as complete and gets series
     /// (CT completeness) and study QC.
     pub settle_secs: u64,
-    /// A site's rule override file (TOML); absent: the default catalogue.
+    /// Rule overrides (TOML) for every site; absent: the default catalogue.
     pub rules: Option<std::path::PathBuf>,
+    /// Further overrides per site, by Institution Name (0008,0080), applied after `rules`:
+    /// `[qc.sites]` `"Clinic A" = "/etc/mira/qc-clinic-a.toml"`.
+    pub sites: BTreeMap<String, std::path::PathBuf>,
 }
 
 impl Default for QcSettings {
@@ -44,6 +50,7 @@ impl Default for QcSettings {
             enabled: true,
             settle_secs: 30,
             rules: None,
+            sites: BTreeMap::new(),
         }
     }
 }
@@ -55,8 +62,19 @@ impl QcSettings {
             Some(path) => RuleSet::load_with_overrides(path)?,
             None => RuleSet::default(),
         };
+        let mut sites = HashMap::new();
+        for (site, path) in &self.sites {
+            let text = std::fs::read_to_string(path).map_err(|source| crate::RulesError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let mut site_rules = rules.clone();
+            site_rules.apply_overrides(&text)?;
+            sites.insert(site.clone(), Arc::new(site_rules));
+        }
         Ok(WorkerConfig {
             rules: Arc::new(rules),
+            sites,
             settle: Duration::from_secs(self.settle_secs),
         })
     }
@@ -67,14 +85,26 @@ impl QcSettings {
 pub struct WorkerConfig {
     /// The rules.
     pub rules: Arc<RuleSet>,
+    /// The rules of sites with their own overrides, by Institution Name.
+    pub sites: HashMap<String, Arc<RuleSet>>,
     /// How long a study must receive nothing before it counts as complete.
     pub settle: Duration,
+}
+
+impl WorkerConfig {
+    /// The rules for an instance or study of `site` (Institution Name).
+    pub fn rules_for(&self, site: Option<&str>) -> Arc<RuleSet> {
+        site.and_then(|s| self.sites.get(s))
+            .unwrap_or(&self.rules)
+            .clone()
+    }
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             rules: Arc::new(RuleSet::default()),
+            sites: HashMap::new(),
             settle: Duration::from_secs(30),
         }
     }
@@ -92,6 +122,9 @@ pub fn spawn(
     tokio::spawn(run(archive, events, config, shutdown))
 }
 
+/// An instance to check: SOP Instance UID, Study Instance UID, blob key.
+type Job = (String, String, String);
+
 async fn run(
     archive: mira_store::Archive,
     mut events: tokio::sync::broadcast::Receiver<InstanceStored>,
@@ -100,17 +133,30 @@ async fn run(
 ) {
     let store = QcStore::new(archive.catalogue.pool().clone());
     let mut pending: HashMap<String, Instant> = HashMap::new();
+    // what a restart, a crash or a lagging subscription left unchecked
+    let mut backlog: VecDeque<Job> = VecDeque::new();
+    catch_up(&archive, &mut backlog, &mut pending).await;
     let tick = (config.settle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
     let mut ticker = tokio::time::interval(tick);
+    let mut flush_ticker = tokio::time::interval(FLUSH_EVERY);
+    // instance results are stored in batches: one database flush per batch, not per instance,
+    // so that QC does not compete with the archive's group commits
+    let mut done: Vec<(Report, Provenance)> = Vec::new();
     loop {
         tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
             event = events.recv() => match event {
                 Ok(e) => {
                     pending.insert(e.study_instance_uid.clone(), Instant::now());
-                    instance_qc(&archive, &store, &config, &e).await;
+                    instance_qc(&archive, &config, &e.key, &e.sop_instance_uid, &mut done).await;
+                    if done.len() >= BATCH {
+                        flush(&store, &mut done).await;
+                    }
                 }
                 Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "qc: fell behind the ingest pipeline; instances missed");
+                    tracing::warn!(missed = n, "qc: fell behind the ingest pipeline; catching up from the catalogue");
+                    catch_up(&archive, &mut backlog, &mut pending).await;
                 }
                 Err(RecvError::Closed) => break,
             },
@@ -121,35 +167,113 @@ async fn run(
                     .filter(|(_, t)| now.duration_since(**t) >= config.settle)
                     .map(|(s, _)| s.clone())
                     .collect();
+                if !ready.is_empty() {
+                    flush(&store, &mut done).await;
+                }
                 for study in ready {
                     pending.remove(&study);
                     study_qc(&archive, &store, &config, &study).await;
                 }
             }
-            _ = shutdown.changed() => break,
+            _ = flush_ticker.tick(), if !done.is_empty() => flush(&store, &mut done).await,
+            Some((sop, study, key)) = async { backlog.pop_front() }, if !backlog.is_empty() => {
+                instance_qc(&archive, &config, &key, &sop, &mut done).await;
+                pending.entry(study).or_insert_with(Instant::now);
+                if done.len() >= BATCH {
+                    flush(&store, &mut done).await;
+                }
+            }
         }
     }
+    flush(&store, &mut done).await;
     for study in pending.into_keys() {
         study_qc(&archive, &store, &config, &study).await;
     }
 }
 
+/// Most instance results stored in one transaction.
+const BATCH: usize = 64;
+/// Longest an instance result waits to be stored.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+async fn flush(store: &QcStore, done: &mut Vec<(Report, Provenance)>) {
+    if let Err(e) = store.save_all(done).await {
+        tracing::error!(error = %e, results = done.len(), "qc: cannot store instance results");
+    }
+    done.clear();
+}
+
+/// Queues the stored instances that have no QC result and the studies whose study result is
+/// missing or older than one of their instance results.
+async fn catch_up(
+    archive: &mira_store::Archive,
+    backlog: &mut VecDeque<Job>,
+    pending: &mut HashMap<String, Instant>,
+) {
+    let pool = archive.catalogue.pool();
+    let unchecked = sqlx::query(
+        "SELECT i.sop_instance_uid, st.study_instance_uid, i.blob_key
+         FROM instances i JOIN series se ON i.series_pk = se.id JOIN studies st ON se.study_pk = st.id
+         WHERE NOT EXISTS (SELECT 1 FROM qc_results r
+                           WHERE r.level = 'instance' AND r.subject_uid = i.sop_instance_uid)
+         ORDER BY i.id",
+    )
+    .fetch_all(pool)
+    .await;
+    let unsettled = sqlx::query(
+        "SELECT DISTINCT r.study_instance_uid FROM qc_results r
+         WHERE r.level = 'instance' AND NOT EXISTS (
+            SELECT 1 FROM qc_results s WHERE s.level = 'study'
+            AND s.subject_uid = r.study_instance_uid AND s.checked_at >= r.checked_at)",
+    )
+    .fetch_all(pool)
+    .await;
+    match (unchecked, unsettled) {
+        (Ok(unchecked), Ok(unsettled)) => {
+            let queued: std::collections::HashSet<String> =
+                backlog.iter().map(|j| j.0.clone()).collect();
+            let before = backlog.len();
+            backlog.extend(
+                unchecked
+                    .into_iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .filter(|j: &Job| !queued.contains(&j.0)),
+            );
+            for r in unsettled {
+                pending.entry(r.get(0)).or_insert_with(Instant::now);
+            }
+            if backlog.len() > before {
+                tracing::info!(
+                    instances = backlog.len() - before,
+                    "qc: catching up on unchecked instances"
+                );
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "qc: cannot list unchecked instances");
+        }
+    }
+}
+
+/// Checks one instance; its result joins `done`, which the worker stores in batches.
 async fn instance_qc(
     archive: &mira_store::Archive,
-    store: &QcStore,
     config: &WorkerConfig,
-    event: &InstanceStored,
+    blob_key: &str,
+    sop_instance_uid: &str,
+    done: &mut Vec<(Report, Provenance)>,
 ) {
-    let Ok(key) = BlobKey::parse(&event.key) else {
-        tracing::warn!(key = event.key, "qc: event with an invalid blob key");
+    let Ok(key) = BlobKey::parse(blob_key) else {
+        tracing::warn!(key = blob_key, "qc: invalid blob key");
         return;
     };
     let path = archive.blobs.path_of(&key);
-    let rules = config.rules.clone();
-    let subject = event.sop_instance_uid.clone();
+    let config = config.clone();
+    let subject = sop_instance_uid.to_string();
     let result = tokio::task::spawn_blocking(move || {
-        let ctx = Context::now(&rules);
         let head = read_file(&path, Pixels::Skip)?;
+        let rules = config.rules_for(head.header.institution_name.as_deref());
+        let ctx = Context::now(&rules);
         let instance = if crate::header::needs_pixels(&head.header) {
             read_file(&path, Pixels::Read)?
         } else {
@@ -161,18 +285,15 @@ async fn instance_qc(
     .await;
     match result {
         Ok(Ok((report, provenance))) => {
-            if let Err(e) = store.save(&report, &provenance).await {
-                tracing::error!(key = event.key, error = %e, "qc: cannot store instance results");
-            } else {
-                tracing::debug!(
-                    key = event.key,
-                    outcome = report.outcome().as_str(),
-                    "qc: instance checked"
-                );
-            }
+            tracing::debug!(
+                key = blob_key,
+                outcome = report.outcome().as_str(),
+                "qc: instance checked"
+            );
+            done.push((report, provenance));
         }
-        Ok(Err(e)) => tracing::warn!(key = event.key, error = %e, "qc: instance not checked"),
-        Err(e) => tracing::error!(key = event.key, error = %e, "qc: instance check panicked"),
+        Ok(Err(e)) => tracing::warn!(key = blob_key, error = %e, "qc: instance not checked"),
+        Err(e) => tracing::error!(key = blob_key, error = %e, "qc: instance check panicked"),
     }
 }
 
@@ -202,14 +323,15 @@ pub async fn study_qc(
         .filter_map(|r| BlobKey::parse(r.get::<&str, _>(0)).ok())
         .map(|k| archive.blobs.path_of(&k))
         .collect();
-    let rules = config.rules.clone();
+    let config = config.clone();
     let subject = study_uid.to_string();
     let reports = tokio::task::spawn_blocking(move || {
-        let ctx = Context::now(&rules);
         let headers: Vec<Header> = paths
             .iter()
             .filter_map(|p| read_file(p, Pixels::Skip).ok().map(|i| i.header))
             .collect();
+        let rules = config.rules_for(headers.first().and_then(|h| h.institution_name.as_deref()));
+        let ctx = Context::now(&rules);
         let mut series: BTreeMap<String, Vec<&Header>> = BTreeMap::new();
         for h in &headers {
             series
@@ -243,10 +365,8 @@ pub async fn study_qc(
     .await;
     match reports {
         Ok(reports) => {
-            for (report, provenance) in reports {
-                if let Err(e) = store.save(&report, &provenance).await {
-                    tracing::error!(error = %e, "qc: cannot store series or study results");
-                }
+            if let Err(e) = store.save_all(&reports).await {
+                tracing::error!(error = %e, "qc: cannot store series or study results");
             }
         }
         Err(e) => tracing::error!(error = %e, "qc: study check panicked"),

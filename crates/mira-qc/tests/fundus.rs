@@ -255,3 +255,121 @@ fn a_degraded_copy_on_disk_is_rejected_by_the_offline_run() {
     assert!(by_name("original.jpg").unwrap().is_gradable());
     assert_eq!(run.outcome(), Status::Fail);
 }
+
+/// An Ophthalmic Photography 8-bit instance built around an IDRiD photograph (RGB, explicit
+/// VR little endian): the DICOM path decodes the pixels and grades them like the JPEG.
+fn op_instance(img: &RgbImage, path: &std::path::Path) {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::{tags, uids};
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    let sop = "2.25.123456789012345678901234567890";
+    let (w, h) = img.dimensions();
+    let mut obj = InMemDicomObject::new_empty();
+    let text = |obj: &mut InMemDicomObject, tag, vr, value: &str| {
+        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+    };
+    text(
+        &mut obj,
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        uids::OPHTHALMIC_PHOTOGRAPHY8_BIT_IMAGE_STORAGE,
+    );
+    text(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, sop);
+    text(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, "2.25.1");
+    text(&mut obj, tags::SERIES_INSTANCE_UID, VR::UI, "2.25.2");
+    text(&mut obj, tags::MODALITY, VR::CS, "OP");
+    text(&mut obj, tags::IMAGE_LATERALITY, VR::CS, "R");
+    text(&mut obj, tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "RGB");
+    obj.put(DataElement::new(
+        tags::SAMPLES_PER_PIXEL,
+        VR::US,
+        PrimitiveValue::from(3u16),
+    ));
+    obj.put(DataElement::new(
+        tags::PLANAR_CONFIGURATION,
+        VR::US,
+        PrimitiveValue::from(0u16),
+    ));
+    obj.put(DataElement::new(
+        tags::ROWS,
+        VR::US,
+        PrimitiveValue::from(h as u16),
+    ));
+    obj.put(DataElement::new(
+        tags::COLUMNS,
+        VR::US,
+        PrimitiveValue::from(w as u16),
+    ));
+    obj.put(DataElement::new(
+        tags::BITS_ALLOCATED,
+        VR::US,
+        PrimitiveValue::from(8u16),
+    ));
+    obj.put(DataElement::new(
+        tags::BITS_STORED,
+        VR::US,
+        PrimitiveValue::from(8u16),
+    ));
+    obj.put(DataElement::new(
+        tags::HIGH_BIT,
+        VR::US,
+        PrimitiveValue::from(7u16),
+    ));
+    obj.put(DataElement::new(
+        tags::PIXEL_REPRESENTATION,
+        VR::US,
+        PrimitiveValue::from(0u16),
+    ));
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        PrimitiveValue::from(img.as_raw().clone()),
+    ));
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(uids::OPHTHALMIC_PHOTOGRAPHY8_BIT_IMAGE_STORAGE)
+                .media_storage_sop_instance_uid(sop),
+        )
+        .unwrap();
+    file.write_to_file(path).unwrap();
+}
+
+#[test]
+fn an_ophthalmic_photography_instance_is_graded_from_its_pixel_data() {
+    let Some(paths) = photographs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::open(&paths[1]).unwrap().into_rgb8();
+    op_instance(&img, &dir.path().join("good.dcm"));
+    op_instance(
+        &degrade(&img, "under-exposure"),
+        &dir.path().join("dark.dcm"),
+    );
+    let rules = RuleSet::default();
+    let run = mira_qc::offline::check_paths(&Context::now(&rules), &[dir.path().to_path_buf()]);
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let report = |name: &str| {
+        &run.files
+            .iter()
+            .find(|f| f.path.ends_with(name))
+            .unwrap()
+            .report
+    };
+    let good = report("good.dcm");
+    assert!(good.grade.unwrap().is_gradable(), "{good:#?}");
+    // the direct JPEG check and the DICOM check measure the same pixels
+    let direct = mira_qc::check_photo(&Context::now(&rules), "x", &img);
+    assert_eq!(
+        good.measurements["sharpness"],
+        direct.measurements["sharpness"]
+    );
+    // the synthetic instance lacks most of the OP IOD: header findings, but the grade is
+    // about the picture
+    assert_eq!(good.check("header.type1").unwrap().status, Status::Fail);
+    let dark = report("dark.dcm");
+    assert_eq!(dark.grade, Some(Grade::Reject));
+    assert_eq!(dark.check("fundus.too-dark").unwrap().status, Status::Fail);
+}

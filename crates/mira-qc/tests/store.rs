@@ -175,15 +175,33 @@ async fn the_worker_checks_stored_instances_and_settled_studies() {
         .await
         .unwrap();
     let ingest = mira_ingest::Ingest::start(archive, &mira_ingest::IngestConfig::default());
+    // another site's overrides must not apply to this one (Philips Medical Systems Hamburg),
+    // whose own turn the pixel spacing rule into a warning
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        "[rules.\"header.pixel-spacing\"]\nenabled = false\n",
+    )
+    .unwrap();
+    let own = dir.path().join("own.toml");
+    std::fs::write(
+        &own,
+        "[rules.\"header.pixel-spacing\"]\nseverity = \"warning\"\n",
+    )
+    .unwrap();
+    let settings = mira_qc::worker::QcSettings {
+        settle_secs: 0,
+        sites: [
+            ("Clinic B".to_string(), other),
+            ("Philips Medical Systems Hamburg".to_string(), own),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let mut config = settings.worker_config().unwrap();
+    config.settle = Duration::from_millis(300);
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let worker = mira_qc::worker::spawn(
-        &ingest,
-        mira_qc::worker::WorkerConfig {
-            settle: Duration::from_millis(300),
-            ..Default::default()
-        },
-        shutdown,
-    );
+    let worker = mira_qc::worker::spawn(&ingest, config, shutdown);
     let receipt = ingest.import_file(&path).await.unwrap();
     let store = QcStore::new(ingest.archive().catalogue.pool().clone());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -201,13 +219,64 @@ async fn the_worker_checks_stored_instances_and_settled_studies() {
     assert_eq!(levels, ["study", "series", "instance"], "{results:#?}");
     let instance = &results[2];
     assert_eq!(instance.subject, receipt.sop_instance_uid);
-    assert_eq!(instance.outcome, Status::Fail.as_str());
+    assert_eq!(instance.outcome, Status::Warning.as_str());
     let spacing = instance
         .checks
         .iter()
         .find(|c| c.rule == "header.pixel-spacing")
         .unwrap();
-    assert_eq!(spacing.status, "fail");
+    assert_eq!(spacing.status, "warning");
     assert_eq!(results[0].outcome, "pass", "{:#?}", results[0]);
+    worker.abort();
+}
+
+#[tokio::test]
+async fn the_worker_catches_up_on_instances_stored_while_it_was_not_running() {
+    let Some(path) = mira_testdata::file("cxr/siim_cr_chest_jpeg_baseline.dcm") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = mira_store::Archive::open(dir.path(), mira_store::ConflictPolicy::KeepFirst)
+        .await
+        .unwrap();
+    let ingest = mira_ingest::Ingest::start(archive, &mira_ingest::IngestConfig::default());
+    // stored before QC runs (a restart, a crash between commit and check)
+    let receipt = ingest.import_file(&path).await.unwrap();
+    let store = QcStore::new(ingest.archive().catalogue.pool().clone());
+    assert!(
+        store
+            .study_results(&receipt.study_instance_uid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let worker = mira_qc::worker::spawn(
+        &ingest,
+        mira_qc::worker::WorkerConfig {
+            settle: Duration::from_millis(200),
+            ..Default::default()
+        },
+        shutdown,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let results = loop {
+        let results = store
+            .study_results(&receipt.study_instance_uid)
+            .await
+            .unwrap();
+        if results.len() == 3 || std::time::Instant::now() > deadline {
+            break results;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let levels: Vec<&str> = results.iter().map(|r| r.level.as_str()).collect();
+    assert_eq!(levels, ["study", "series", "instance"]);
+    let polarity = results[2]
+        .checks
+        .iter()
+        .find(|c| c.rule == "cxr.polarity")
+        .unwrap();
+    assert_eq!(polarity.status, "pass");
     worker.abort();
 }

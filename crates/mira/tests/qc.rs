@@ -94,7 +94,7 @@ fn offline_qc_reports_findings_with_actions_and_exit_codes() {
     );
 }
 
-/// `GET path` over a real socket; (status, body).
+/// `GET path` over a real socket; (status, body). Errors must be problem+json.
 fn http_get(server: &Server, path: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(server.http_addr()).unwrap();
     stream
@@ -108,7 +108,13 @@ fn http_get(server: &Server, path: &str) -> (u16, String) {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let content_type = if status >= 400 {
+        "content-type: application/problem+json"
+    } else {
+        "content-type: application/json"
+    };
+    assert!(head.to_ascii_lowercase().contains(content_type), "{head}");
     (status, body.to_string())
 }
 
@@ -144,7 +150,9 @@ fn a_ct_series_stored_by_the_server_gets_qc_results_in_the_http_api() {
 
     let (status, body) = http_get(&server, "/api/qc/studies/1.2.3.4");
     assert_eq!(status, 404, "{body}");
-    assert!(body.contains("\"status\":404"), "{body}");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["status"], 404);
+    assert_eq!(problem["title"], "No QC results");
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let results = loop {

@@ -13,8 +13,8 @@ CREATE TABLE qc_results (
     site TEXT,
     device TEXT,
     operator TEXT,
-    -- instances of projection radiography and photography: modality|body part|view|laterality,
-    -- so that a second image of the same view in a study counts as a repeat
+    -- instances of projection radiography: modality|body part|view|laterality, so that a
+    -- second image of the same view in a study counts as a repeat
     view_key TEXT,
     performed_on TEXT NOT NULL,
     outcome TEXT NOT NULL CHECK (outcome IN ('pass', 'info', 'warning', 'fail')),
