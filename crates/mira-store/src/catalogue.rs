@@ -12,7 +12,7 @@ use std::time::Duration;
 use mira_dicom::InstanceAttributes;
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::{BlobKey, StoreError};
 
@@ -155,6 +155,12 @@ impl Catalogue {
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection that comes back still in a transaction is closed, not reused: a
+            // COMMIT that fails (SQLITE_FULL on a full disk) leaves sqlx's transaction depth
+            // set, and every later BEGIN on that connection would fail, for the archive
+            // writer and the QC worker alike, long after space was freed.
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
+            .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options)
             .await?;
         MIGRATIONS.run(&pool).await?;
