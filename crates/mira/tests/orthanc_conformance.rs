@@ -21,7 +21,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,13 +31,6 @@ use common::{Server, json_lines};
 
 const ORTHANC: &str = "/usr/sbin/Orthanc";
 const DICOMWEB_PLUGIN: &str = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// A private Orthanc on loopback ports, killed on drop.
 struct Orthanc {
@@ -61,7 +53,7 @@ impl Orthanc {
                 "Orthanc or its DICOMweb plugin not installed (apt-get install orthanc orthanc-dicomweb)",
             );
         }
-        let (dicom_port, http_port) = (free_port(), free_port());
+        let (dicom_port, http_port) = (common::free_port(), common::free_port());
         std::fs::create_dir_all(dir.join("storage")).unwrap();
         let config = json!({
             "Name": "mira-conformance",

@@ -5,20 +5,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{CT_SERIES_UID, CT_STUDY_UID, Part10, Server, assert_same_dataset, json_lines};
-
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// Imports `files` into `data_dir` with `mira import`.
 fn import(data_dir: &Path, files: &[PathBuf]) {
@@ -48,7 +39,7 @@ fn fixture() -> Option<Fixture> {
     let (slices, _refused) = common::repaired_ct_series(&testdata, &dir.path().join("ct"))?;
     let data_dir = dir.path().join("data");
     import(&data_dir, &slices);
-    let move_port = free_port();
+    let move_port = common::free_port();
     let config = dir.path().join("mira.toml");
     std::fs::write(
         &config,

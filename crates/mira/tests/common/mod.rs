@@ -955,6 +955,14 @@ pub fn many_ct_instances(testdata: &Path, dir: &Path, count: usize) -> Vec<PathB
     files
 }
 
+/// A loopback port nothing listens on now, for peers the tests start (storescp, Orthanc).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// Opens `path` for appending (creating it), for logs of background peers.
 pub fn append(path: &Path) -> File {
     OpenOptions::new()
