@@ -829,7 +829,10 @@ impl Query {
             sql.push(" AND ");
             match attribute.column {
                 Column::ModalitiesInStudy => {
-                    sql.push("EXISTS (SELECT 1 FROM series x WHERE x.study_pk = st.id AND ");
+                    // `st.id IN`, not `EXISTS (… x.study_pk = st.id …)`: SQLite 3.51 turns
+                    // that EXISTS into a join whose OFFSET counts a study once per matching
+                    // series, so later pages repeat and skip studies
+                    sql.push("st.id IN (SELECT x.study_pk FROM series x WHERE ");
                     push_condition(sql, "x.modality", attribute.vr, matcher, self.options);
                     sql.push(")");
                 }

@@ -988,4 +988,56 @@ mod tests {
             a.study(0).study.study_instance_uid
         );
     }
+
+    /// Regression: paging through a Modalities in Study search must return each matching
+    /// study once (SQLite 3.51 counted `OFFSET` once per matching series with `EXISTS`).
+    #[tokio::test]
+    async fn paging_a_modality_search_neither_repeats_nor_skips_studies() {
+        use crate::query::{Level, Query};
+        use dicom_dictionary_std::tags;
+
+        let dir = tempfile::tempdir().unwrap();
+        let catalogue = Catalogue::open(&dir.path().join("catalogue.sqlite"))
+            .await
+            .unwrap();
+        let template = TemplateBlob {
+            blob_key: "0".repeat(64),
+            dataset_offset: 0,
+            size_bytes: 0,
+            transfer_syntax_uid: "1.2.840.10008.1.2.1".to_string(),
+        };
+        let templates = MODALITIES
+            .iter()
+            .map(|m| (m.modality, template.clone()))
+            .collect();
+        let synth = Synth::new(SynthSpec {
+            studies: 100,
+            series_per_study: 4,
+            instances_per_series: 1,
+            seed: 3,
+        });
+        catalogue
+            .insert_synthetic(&synth, &templates, |_| {})
+            .await
+            .unwrap();
+        let mut query = Query::new(Level::Study);
+        query.key(tags::MODALITIES_IN_STUDY, "CT").unwrap();
+        let expected = catalogue.count(&query).await.unwrap() as usize;
+        assert!(expected > 6, "{expected}");
+        query.limit = Some(3);
+        let mut seen = Vec::new();
+        loop {
+            let page = catalogue.query(&query).await.unwrap();
+            seen.extend(
+                page.iter()
+                    .map(|m| m.get(tags::STUDY_INSTANCE_UID).unwrap().to_string()),
+            );
+            if page.len() < 3 {
+                break;
+            }
+            query.offset += 3;
+        }
+        let unique: std::collections::HashSet<_> = seen.iter().collect();
+        assert_eq!((seen.len(), unique.len()), (expected, expected));
+    }
 }
