@@ -547,7 +547,7 @@ impl Synth {
         let (body_part, _, descriptions) = p.procedures[study.procedure];
         let (manufacturer, model) = p.devices[study.device];
         let laterality = match p.modality {
-            "OP" => Some(if k % 2 == 0 { "R" } else { "L" }.to_string()),
+            "OP" => Some(if k.is_multiple_of(2) { "R" } else { "L" }.to_string()),
             _ => None,
         };
         SeriesAttributes {
