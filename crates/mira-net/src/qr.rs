@@ -256,7 +256,8 @@ mod tests {
         let request = find_request(&id, Model::StudyRoot, QueryOptions::default()).unwrap();
         assert_eq!(request.query.level, Level::Study);
         let matched: Vec<Tag> = request.query.keys.iter().map(|(t, _)| *t).collect();
-        assert_eq!(matched, vec![tags::PATIENT_NAME, tags::STUDY_DATE]);
+        // identifiers are read in tag order
+        assert_eq!(matched, vec![tags::STUDY_DATE, tags::PATIENT_NAME]);
         // below-level and unknown keys are answered, empty
         assert_eq!(request.requested.len(), 5);
     }

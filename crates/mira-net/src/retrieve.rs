@@ -318,9 +318,11 @@ mod tests {
     }
 
     #[test]
-    fn compressed_data_is_never_sent_on_another_syntax() {
+    fn compressed_data_goes_as_stored_or_decoded_into_explicit_vr() {
         let contexts = [pc(1, CT, EXPLICIT_VR_LE), pc(3, CT, IMPLICIT_VR_LE)];
-        assert!(choose_context(&contexts, &loc(CT, JPEG2000)).is_none());
+        assert_eq!(choose_context(&contexts, &loc(CT, JPEG2000)).unwrap().id, 1);
+        // no context for the class at all
+        assert!(choose_context(&[pc(1, "1.2.3", EXPLICIT_VR_LE)], &loc(CT, JPEG2000)).is_none());
         assert_eq!(
             choose_context(&contexts, &loc(CT, IMPLICIT_VR_LE))
                 .unwrap()

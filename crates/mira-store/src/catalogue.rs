@@ -12,7 +12,7 @@ use std::time::Duration;
 use mira_dicom::InstanceAttributes;
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::{BlobKey, StoreError};
 
@@ -155,19 +155,29 @@ impl Catalogue {
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection that comes back still in a transaction is closed, not reused: a
+            // COMMIT that fails (SQLITE_FULL on a full disk) leaves sqlx's transaction depth
+            // set, and every later BEGIN on that connection would fail, for the archive
+            // writer and the QC worker alike, long after space was freed.
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
+            .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options)
             .await?;
         MIGRATIONS.run(&pool).await?;
         Ok(Catalogue { pool })
     }
 
-    /// The connection pool, for the query module.
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    /// The connection pool, for crates that keep their own tables in the catalogue database
+    /// (QC results, migrations `2026112400002x`).
+    pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
+    /// Begins the writer's transaction. IMMEDIATE takes the write lock up front (waiting out
+    /// the busy timeout): a deferred transaction that reads and then writes fails at once with
+    /// `SQLITE_BUSY` when another connection wrote in between (QC results share the file).
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin().await?)
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Where the bytes of an instance are, if it is stored.

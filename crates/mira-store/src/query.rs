@@ -795,10 +795,10 @@ impl Query {
             }
         }
         for level in [Level::Patient, Level::Study, Level::Series, Level::Instance] {
-            if level <= self.level {
-                if let Some(a) = attribute_by_tag(level.unique_key()) {
-                    push(a);
-                }
+            if level <= self.level
+                && let Some(a) = attribute_by_tag(level.unique_key())
+            {
+                push(a);
             }
         }
         out
@@ -829,9 +829,9 @@ impl Query {
             sql.push(" AND ");
             match attribute.column {
                 Column::ModalitiesInStudy => {
-                    // `st.id IN`, not `EXISTS (… x.study_pk = st.id …)`: SQLite 3.51 turns
-                    // that EXISTS into a join whose OFFSET counts a study once per matching
-                    // series, so later pages repeat and skip studies
+                    // `IN`, not a correlated `EXISTS`: SQLite 3.51 (bundled by sqlx) turns
+                    // that EXISTS into a join whose OFFSET counts rows the EXISTS then drops,
+                    // so pages overlapped (tests/query_paging.rs)
                     sql.push("st.id IN (SELECT x.study_pk FROM series x WHERE ");
                     push_condition(sql, "x.modality", attribute.vr, matcher, self.options);
                     sql.push(")");
@@ -1093,10 +1093,10 @@ impl Catalogue {
 
 /// SQLite renders a REAL as `70.0`; DICOM DS/IS values are written without a needless `.0`.
 fn tidy_number(vr: VR, value: String) -> String {
-    if is_numeric(vr) {
-        if let Some(whole) = value.strip_suffix(".0") {
-            return whole.to_string();
-        }
+    if is_numeric(vr)
+        && let Some(whole) = value.strip_suffix(".0")
+    {
+        return whole.to_string();
     }
     value
 }

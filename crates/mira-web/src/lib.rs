@@ -16,6 +16,7 @@
 //! | `GET …/thumbnail` (study, series, instance, frame) | a small rendered image (`viewport`, default 128×128) |
 //!
 //! CORS is off unless `[http.cors] allowed_origins` names origins (see [`CorsConfig`]).
+//! | `GET /api/qc/...` | QC indicators and study results (`qc_api`) |
 //!
 //! Invariant: this is the only crate that depends on axum/hyper and the only one that shapes
 //! JSON for HTTP clients. Errors leave as `application/problem+json` (RFC 9457), except where
@@ -40,8 +41,10 @@ use mira_ingest::Ingest;
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+mod qc_api;
 pub use dicomweb::DicomWebConfig;
 pub use problem::Problem;
+pub use qc_api::qc_routes;
 
 /// What the handlers share: the ingest pipeline (and through it the archive) and the settings.
 #[derive(Debug, Clone)]
@@ -145,13 +148,17 @@ impl CorsConfig {
 /// route sets join with `Router::merge` before the state is applied.
 pub fn router(state: WebState) -> Result<Router, ConfigError> {
     let cors = state.config.cors.layer()?;
+    let qc = qc_routes(mira_qc::store::QcStore::new(
+        state.ingest.archive().catalogue.pool().clone(),
+    ));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .merge(dicomweb::routes())
         .fallback(not_found)
-        .with_state(state);
+        .with_state(state)
+        .merge(qc);
     Ok(match cors {
         Some(layer) => app.layer(layer),
         None => app,

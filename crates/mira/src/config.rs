@@ -22,6 +22,8 @@ pub struct Config {
     pub dimse: ScpConfig,
     /// The HTTP server.
     pub http: HttpConfig,
+    /// Imaging QC of what the server stores.
+    pub qc: mira_qc::worker::QcSettings,
 }
 
 /// Archive settings.
@@ -58,6 +60,7 @@ impl Default for Config {
             archive: ArchiveConfig::default(),
             dimse: ScpConfig::default(),
             http: HttpConfig::default(),
+            qc: Default::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod config;
 mod import;
 mod ls;
+mod qc;
 mod serve;
 mod synth;
 
@@ -36,6 +37,8 @@ enum Command {
     Import(import::ImportArgs),
     /// List what the archive holds.
     Ls(ls::LsArgs),
+    /// Imaging QC: check files and folders offline, or report indicators (`mira qc report`).
+    Qc(qc::QcArgs),
     /// Fill the catalogue with synthetic studies for benchmarks (see bench/README.md).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -84,6 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(config, args).await,
         Command::Import(args) => import::run(config, args).await,
         Command::Ls(args) => ls::run(config, args).await,
+        Command::Qc(args) => qc::run(config, args).await,
         Command::Synth(args) => synth::run(config, args).await,
     }
 }

@@ -39,6 +39,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
         .cors
         .layer()
         .context("invalid [http.cors] configuration")?;
+    let qc_config = config.qc.worker_config().context("QC rules")?;
     let ingest = config.open_ingest().await?;
 
     let dimse_listener = TcpListener::bind(config.dimse.listen)
@@ -55,6 +56,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let scp = Arc::new(Scp::new(config.dimse.clone(), ingest.clone()));
+    // subscribed before anything can be stored
+    let qc = (config.qc.enabled)
+        .then(|| mira_qc::worker::spawn(&ingest, qc_config, shutdown_rx.clone()));
     let dimse = tokio::spawn(scp.serve(dimse_listener, shutdown_rx.clone()));
     let mut http_shutdown = shutdown_rx.clone();
     let web = mira_web::WebState::new(
@@ -73,6 +77,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     let _ = shutdown_tx.send(true);
     dimse.await.context("DIMSE task")?.context("DIMSE server")?;
     http.await.context("HTTP task")?.context("HTTP server")?;
+    if let Some(qc) = qc {
+        qc.await.context("QC task")?;
+    }
     ingest.archive().catalogue.close().await;
     Ok(ExitCode::SUCCESS)
 }

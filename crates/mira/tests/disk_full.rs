@@ -1,5 +1,6 @@
 //! A full disk: C-STOREs that cannot be stored are refused with 0xA700 (out of resources),
-//! everything acknowledged before stays intact, and the server keeps serving.
+//! everything acknowledged before stays intact, the server keeps serving, and once space is
+//! back it stores again without a restart.
 
 mod common;
 
@@ -126,8 +127,43 @@ fn a_full_disk_refuses_with_out_of_resources_and_loses_nothing() {
         }
     };
     check(&server);
+
+    // space comes back (the tmpfs grows): a refused instance is stored, without a restart.
+    // A COMMIT that failed on the full disk must not leave a database connection unusable.
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&mount.0)
+        .status()
+        .expect("remount");
+    assert!(grown.success(), "remount the tmpfs larger");
+    let retry = refused[0].to_string();
+    let output = run_dcmtk(
+        "storescu",
+        [
+            "-v",
+            "-xv",
+            "-aec",
+            "MIRA",
+            "127.0.0.1",
+            &server.port_arg(),
+            &retry,
+        ],
+    )
+    .unwrap();
+    let responses = storescu_responses(&output.combined());
+    assert!(
+        responses[0]
+            .1
+            .as_deref()
+            .is_some_and(|r| r.contains("Success")),
+        "stored once space is back: {responses:?}\n{}",
+        server.log()
+    );
+    let stored_now = server.assert_consistent().len();
+    assert_eq!(stored_now, succeeded.len() + 1);
+
     server.restart();
-    check(&server);
+    assert_eq!(server.assert_consistent().len(), succeeded.len() + 1);
     server.stop();
     drop(server);
     drop(mount);

@@ -199,6 +199,8 @@ const CASES: &[Case] = &[
     patient(&[("PatientName", "doe^peter")]),
     patient(&[("PatientName", "DOE^P?TER")]),
     patient(&[("PatientName", "*XiaoDong*")]),
+    // a Chinese name component (UTF-8 in the identifier, GB18030 and UTF-8 in the files)
+    patient(&[("PatientName", "*王^小*")]),
     patient(&[("PatientSex", "F")]),
     patient(&[("PatientBirthDate", "19500101-19791231")]),
     Case {

@@ -58,7 +58,11 @@ fn dependencies_point_one_way() {
         ("mira-store", &["mira-dicom"]),
         ("mira-ingest", &["mira-dicom", "mira-store"]),
         ("mira-net", &["mira-dicom", "mira-ingest", "mira-store"]),
-        ("mira-web", &["mira-dicom", "mira-ingest", "mira-store"]),
+        ("mira-qc", &["mira-dicom", "mira-store", "mira-ingest"]),
+        (
+            "mira-web",
+            &["mira-dicom", "mira-ingest", "mira-store", "mira-qc"],
+        ),
         ("mira-testdata", &[]),
     ];
     let deps = workspace_dependencies();

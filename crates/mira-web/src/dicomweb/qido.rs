@@ -3,7 +3,7 @@
 //!
 //! | Query parameter | Meaning |
 //! |---|---|
-//! | `{keyword}=value`, `{gggg eeee}=value` | matching key (PS3.4 C.2.2.2: single value, `*`/`?` wildcards, `a-b` ranges on dates and times, `\`-separated UID lists) |
+//! | `{keyword}=value`, `{gggg eeee}=value` | matching key (PS3.4 C.2.2.2: single value, `*`/`?` wildcards, `a-b` ranges on dates and times, lists of UIDs or values separated by `,` or `\`) |
 //! | `includefield=a,b` or `includefield=all` | attributes to return beyond the defaults of PS3.18 Table 10.6.3-3 to -5 |
 //! | `limit`, `offset` | paging; `limit` is at most `[http.dicomweb] qido_max_limit` and defaults to `qido_default_limit` |
 //! | `fuzzymatching=true` | each word of a person name matches the start of a name component, when `[http.dicomweb] fuzzy_matching` is on |
