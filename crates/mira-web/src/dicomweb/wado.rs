@@ -78,6 +78,36 @@ pub(crate) fn open_instance(path: &std::path::Path) -> Result<DefaultDicomObject
     })
 }
 
+/// Opens a stored instance up to, not including, its Pixel Data.
+fn open_instance_header(path: &std::path::Path) -> Result<DefaultDicomObject, Problem> {
+    dicom_object::OpenFileOptions::new()
+        .read_until(dicom_dictionary_std::tags::PIXEL_DATA)
+        .open_file(path)
+        .map_err(|e| {
+            tracing::error!(path = %path.display(), error = %e, "a stored instance does not parse");
+            Problem::internal("a stored instance could not be read")
+        })
+}
+
+/// The VR of the Pixel Data an image's header announces (Rows present): OB when encapsulated
+/// or of 8-bit samples, OW otherwise (PS3.5 8.2).
+fn pixel_data_vr(obj: &DefaultDicomObject) -> Option<&'static str> {
+    obj.get(dicom_dictionary_std::tags::ROWS)?;
+    let ts = obj.meta().transfer_syntax();
+    let encapsulated = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+        .get(ts)
+        .is_some_and(|ts| ts.is_encapsulated_pixel_data());
+    let bits = obj
+        .get(dicom_dictionary_std::tags::BITS_ALLOCATED)
+        .and_then(|e| e.to_int::<u16>().ok())
+        .unwrap_or(8);
+    Some(if encapsulated || bits <= 8 {
+        "OB"
+    } else {
+        "OW"
+    })
+}
+
 /// The name of a transfer syntax, for messages.
 pub(crate) fn syntax_name(uid: &str) -> String {
     TransferSyntaxRegistry
@@ -260,7 +290,9 @@ async fn metadata_inner(
     let body = blocking("metadata", move || {
         let mut out = Vec::with_capacity(jobs.len());
         for (path, prefix) in jobs {
-            let obj = open_instance(&path)?;
+            // Pixel data is only ever a Bulk Data URI here, so the file is read up to it:
+            // a 1,000-slice CT series is read in a fraction of the time (bench/query).
+            let obj = open_instance_header(&path)?;
             let data_set: &InMemDicomObject = &obj;
             let mut value = dicom_json::to_value(data_set).map_err(|e| {
                 tracing::error!(error = %e, "a stored instance has no DICOM JSON form");
@@ -268,6 +300,12 @@ async fn metadata_inner(
             })?;
             if let Value::Object(map) = &mut value {
                 bulk_data_uris(map, &prefix, "");
+                if let Some(vr) = pixel_data_vr(&obj) {
+                    map.insert(
+                        "7FE00010".into(),
+                        json!({ "vr": vr, "BulkDataURI": format!("{prefix}7FE00010") }),
+                    );
+                }
             }
             out.push(value);
         }
