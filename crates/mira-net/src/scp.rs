@@ -1069,18 +1069,12 @@ impl Session<'_> {
         code: u16,
         comment: Option<&str>,
     ) -> Result<(), SessionError> {
-        let data = dimse::encode_response(request, code, comment)?;
-        self.association
-            .send(&Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id: pc_id,
-                    value_type: PDataValueType::Command,
-                    is_last: true,
-                    data,
-                }],
-            })
-            .await?;
-        Ok(())
+        let response = Response {
+            status: code,
+            error_comment: comment,
+            ..Response::default()
+        };
+        self.respond_with(pc_id, request, &response, None).await
     }
 }
 
