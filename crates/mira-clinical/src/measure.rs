@@ -308,7 +308,8 @@ impl AxialContour {
 }
 
 /// Measures a nodule from its axial contours as Lung-RADS asks: long and short axis on the
-/// axial slice where the nodule's long axis is greatest, each rounded half up to 0.1 mm, and the
+/// axial slice where the nodule's long axis is greatest (of equal ones, the slice with the
+/// longer short axis), each rounded half up to 0.1 mm, and the
 /// volume as the contours' areas times the slice spacing, to the nearest whole mm³.
 pub fn measure_axial(
     contours: &[AxialContour],
@@ -321,7 +322,8 @@ pub fn measure_axial(
         .iter()
         .filter(|c| !c.points_mm.is_empty())
         .map(AxialContour::axes)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        // Ties on the long axis (common on a pixel grid): the slice with the longer short axis.
+        .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)))
         .ok_or(MeasurementError::NoContour)?;
     let long = Mm::from_f64(widest.0)?;
     let short = Mm::from_f64(widest.1)?.min(long);
