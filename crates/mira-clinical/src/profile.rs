@@ -323,40 +323,41 @@ pub struct Upgrade {
     pub when: Conditions,
 }
 
-/// A validated guideline profile.
+/// A validated guideline profile. Its fields are read through accessors, so that a profile
+/// stays as validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     /// Stable id, e.g. `lung-rads-2022`.
-    pub id: String,
+    pub(crate) id: String,
     /// Display name.
-    pub name: String,
+    pub(crate) name: String,
     /// The guideline it encodes.
-    pub citation: String,
+    pub(crate) citation: String,
     /// How mean diameters are rounded before thresholds apply.
-    pub precision: Precision,
+    pub(crate) precision: Precision,
     /// Growth: an increase of more than this (mean diameter; solid component of a part-solid
     /// nodule)…
-    pub growth: Mm,
+    pub(crate) growth: Mm,
     /// …within this many months.
-    pub growth_window_months: u32,
+    pub(crate) growth_window_months: u32,
     /// For a stable nodule, whether a size category above its prior category wins (Lung-RADS:
     /// size thresholds apply to nodules that enlarge and reach a higher size category).
-    pub stable_reclassify_by_size: bool,
+    pub(crate) stable_reclassify_by_size: bool,
     /// The category of an exam without nodules.
-    pub no_findings_category: String,
+    pub(crate) no_findings_category: String,
     /// Whether the S modifier (other significant findings) exists.
-    pub s_modifier: bool,
+    pub(crate) s_modifier: bool,
     /// Categories, least suspicious first.
-    pub categories: Vec<Category>,
+    pub(crate) categories: Vec<Category>,
     /// Rules, in order: the first that holds decides.
-    pub rules: Vec<Rule>,
+    pub(crate) rules: Vec<Rule>,
     /// Upgrades.
-    pub upgrades: Vec<Upgrade>,
+    pub(crate) upgrades: Vec<Upgrade>,
     /// Exam-level rules for incomplete exams.
-    pub incomplete: Vec<IncompleteRule>,
+    pub(crate) incomplete: Vec<IncompleteRule>,
     /// Nodule categories that an incomplete exam overrides (Lung-RADS: a negative screen, 1 or
     /// 2, cannot be reported while the exam is incomplete).
-    pub incomplete_overrides: BTreeSet<String>,
+    pub(crate) incomplete_overrides: BTreeSet<String>,
 }
 
 impl Profile {
@@ -377,6 +378,51 @@ impl Profile {
             source,
         })?;
         resolve(raw)
+    }
+
+    /// Stable id, e.g. `lung-rads-2022`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The guideline it encodes.
+    pub fn citation(&self) -> &str {
+        &self.citation
+    }
+
+    /// How mean diameters are rounded before thresholds apply.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The growth definition: more than this length within this many months.
+    pub fn growth(&self) -> (Mm, u32) {
+        (self.growth, self.growth_window_months)
+    }
+
+    /// Categories, least suspicious first.
+    pub fn categories(&self) -> &[Category] {
+        &self.categories
+    }
+
+    /// Rules, in the order they are tried.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Upgrades, in the order they are tried.
+    pub fn upgrades(&self) -> &[Upgrade] {
+        &self.upgrades
+    }
+
+    /// Exam-level rules for incomplete exams.
+    pub fn incomplete_rules(&self) -> &[IncompleteRule] {
+        &self.incomplete
     }
 
     /// The rank of a category in order of suspicion (0 = least), if declared.

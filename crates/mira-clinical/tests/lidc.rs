@@ -146,7 +146,7 @@ async fn lidc_annotations_map_to_lung_rads() {
             (
                 size.long_axis().to_string(),
                 size.short_axis().to_string(),
-                size.mean_diameter(profile.precision).to_string(),
+                size.mean_diameter(profile.precision()).to_string(),
                 category,
             ),
         );

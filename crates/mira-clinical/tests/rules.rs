@@ -139,7 +139,7 @@ fn check(profile: &Profile, rows: &[Row]) -> BTreeSet<String> {
                 );
                 if !a.rule.starts_with("4X")
                     && profile
-                        .rules
+                        .rules()
                         .iter()
                         .any(|x| x.id == a.rule && x.management.is_none())
                 {
@@ -156,11 +156,11 @@ fn check(profile: &Profile, rows: &[Row]) -> BTreeSet<String> {
 fn assert_all_exercised(profile: &Profile, mut exercised: BTreeSet<String>, exam_level: &[&str]) {
     exercised.extend(exam_level.iter().map(|s| s.to_string()));
     let declared: BTreeSet<String> = profile
-        .rules
+        .rules()
         .iter()
         .map(|r| r.id.clone())
-        .chain(profile.upgrades.iter().map(|u| u.id.clone()))
-        .chain(profile.incomplete.iter().map(|i| i.id.clone()))
+        .chain(profile.upgrades().iter().map(|u| u.id.clone()))
+        .chain(profile.incomplete_rules().iter().map(|i| i.id.clone()))
         .collect();
     let missed: Vec<_> = declared.difference(&exercised).collect();
     assert!(missed.is_empty(), "rules no test row exercises: {missed:?}");
@@ -1360,4 +1360,20 @@ when = { attenuation = ["ground-glass"], mean_ge = 20.0 }
     ];
     let exercised = check(&profile, &rows);
     assert_all_exercised(&profile, exercised, &[]);
+    // Its table has no part-solid row of 6 mm or more: refused, not guessed.
+    let err = profile
+        .assess_nodule(
+            &part_solid("8.0", "8.0", "3.0"),
+            &ExamContext::default(),
+            false,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        AssessError::NoRuleHolds {
+            profile: "c-lung-rads-2024".into(),
+            attenuation: mira_clinical::AttenuationKind::PartSolid,
+            status: NoduleStatus::Baseline,
+        }
+    );
 }
