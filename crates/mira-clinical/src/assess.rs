@@ -16,7 +16,7 @@
 
 use crate::measure::Mm;
 use crate::nodule::{
-    AttenuationKind, History, LocationKind, Nodule, NoduleStatus, PriorMeasurement,
+    AttenuationKind, CystFeature, History, LocationKind, Nodule, NoduleStatus, PriorMeasurement,
 };
 use crate::profile::{Conditions, IncompleteReason, Profile, Risk};
 
@@ -151,6 +151,8 @@ struct Facts<'a> {
     location: LocationKind,
     benign: bool,
     suspicious: bool,
+    cyst: Option<CystFeature>,
+    proven_benign: bool,
     prior_category: Option<&'a str>,
     multiple: bool,
     risk: Option<Risk>,
@@ -210,6 +212,8 @@ impl Profile {
             location: nodule.location.kind(),
             benign: nodule.benign_feature.is_some(),
             suspicious: nodule.suspicious_features,
+            cyst: nodule.cyst,
+            proven_benign: nodule.proven_benign,
             prior_category,
             multiple,
             risk: exam.risk,
@@ -380,6 +384,11 @@ impl Profile {
             && when.benign.is_none_or(|b| b == f.benign)
             && when.suspicious_features.is_none_or(|b| b == f.suspicious)
             && when.multiple.is_none_or(|b| b == f.multiple)
+            && when.proven_benign.is_none_or(|b| b == f.proven_benign)
+            && when
+                .cyst
+                .as_ref()
+                .is_none_or(|set| f.cyst.is_some_and(|c| set.contains(&c)))
             && when
                 .prior_category
                 .as_ref()

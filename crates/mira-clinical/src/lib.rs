@@ -4,7 +4,7 @@
 //! axial slice of greatest extent, each to 0.1 mm, their mean rounded half up with exact
 //! decimal arithmetic, volume in mm³), describes it ([`nodule`]: solid, part-solid with its
 //! solid component, ground-glass; benign calcification or fat; juxtapleural and airway
-//! location; baseline, new or seen before), and categorises it and its exam with a guideline
+//! location; atypical cyst features; baseline, new or seen before), and categorises it and its exam with a guideline
 //! [`profile`] through one generic engine ([`assess`]).
 //!
 //! Profiles are data: TOML tables of rules, each with its conditions, the category it gives
@@ -45,7 +45,7 @@ pub mod profile;
 pub use assess::{AssessError, ExamAssessment, ExamContext, NoduleAssessment};
 pub use measure::{AxialContour, MeasurementError, Mm, NoduleSize, Precision, measure_axial};
 pub use nodule::{
-    AirwayLevel, Attenuation, AttenuationKind, BenignFeature, CalcificationPattern, History,
-    Location, LocationKind, Nodule, NoduleStatus, PriorMeasurement,
+    AirwayLevel, Attenuation, AttenuationKind, BenignFeature, CalcificationPattern, CystFeature,
+    History, Location, LocationKind, Nodule, NoduleStatus, PriorMeasurement,
 };
 pub use profile::{IncompleteReason, Profile, ProfileError, Risk};

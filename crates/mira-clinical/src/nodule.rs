@@ -129,6 +129,28 @@ pub enum LocationKind {
     AirwaySegmental,
 }
 
+/// Features of an atypical pulmonary cyst (ACR Lung-RADS v2022, categories 3, 4A and 4B); the
+/// caller gives the most specific one that applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CystFeature {
+    /// A thick-walled cyst whose cystic component (mean diameter) grows.
+    GrowingCysticComponent,
+    /// A thick-walled cyst.
+    ThickWalled,
+    /// A multilocular cyst at baseline.
+    Multilocular,
+    /// A thin- or thick-walled cyst that has become multilocular.
+    BecameMultilocular,
+    /// A thick-walled cyst with growing wall thickness or nodularity.
+    GrowingWallOrNodularity,
+    /// A growing multilocular cyst (mean diameter).
+    GrowingMultilocular,
+    /// A multilocular cyst with increased loculation or a new or increased opacity (nodular,
+    /// ground-glass or consolidation).
+    IncreasedLoculationOrOpacity,
+}
+
 /// A nodule as measured on an earlier exam.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriorMeasurement {
@@ -188,6 +210,10 @@ pub struct Nodule {
     /// Additional features or findings that increase suspicion for lung cancer (spiculation,
     /// lymphadenopathy, metastatic disease; Lung-RADS 4X).
     pub suspicious_features: bool,
+    /// An atypical cyst, with its feature; `None` for a nodule.
+    pub cyst: Option<CystFeature>,
+    /// Proven benign after diagnostic workup (Lung-RADS: a 4B lesion so proven steps down to 2).
+    pub proven_benign: bool,
 }
 
 impl Nodule {
@@ -200,6 +226,8 @@ impl Nodule {
             location: Location::Parenchymal,
             history: History::Baseline,
             suspicious_features: false,
+            cyst: None,
+            proven_benign: false,
         }
     }
 }

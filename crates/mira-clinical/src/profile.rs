@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 
 use crate::measure::{MeasurementError, Mm, Precision};
-use crate::nodule::{AttenuationKind, LocationKind, NoduleStatus};
+use crate::nodule::{AttenuationKind, CystFeature, LocationKind, NoduleStatus};
 
 /// ACR Lung-RADS v2022, compiled in (`profiles/lung-rads-2022.toml`).
 pub const LUNG_RADS_2022: &str = include_str!("../profiles/lung-rads-2022.toml");
@@ -187,6 +187,8 @@ struct RawWhen {
     location: Option<Vec<LocationKind>>,
     benign: Option<bool>,
     suspicious_features: Option<bool>,
+    cyst: Option<Vec<CystFeature>>,
+    proven_benign: Option<bool>,
     prior_category: Option<Vec<String>>,
     multiple: Option<bool>,
     risk: Option<Risk>,
@@ -281,6 +283,10 @@ pub struct Conditions {
     pub benign: Option<bool>,
     /// Has (or has not) suspicious features.
     pub suspicious_features: Option<bool>,
+    /// Is an atypical cyst with one of these features.
+    pub cyst: Option<BTreeSet<CystFeature>>,
+    /// Is (or is not) proven benign after workup.
+    pub proven_benign: Option<bool>,
     /// The most recent prior category is one of these.
     pub prior_category: Option<BTreeSet<String>>,
     /// The exam has more than one nodule (or exactly one).
@@ -606,6 +612,8 @@ fn conditions(
         location: w.location.map(|v| v.into_iter().collect()),
         benign: w.benign,
         suspicious_features: w.suspicious_features,
+        cyst: w.cyst.map(|v| v.into_iter().collect()),
+        proven_benign: w.proven_benign,
         prior_category: w.prior_category.map(|v| v.into_iter().collect()),
         multiple: w.multiple,
         risk: w.risk,

@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 
 use mira_clinical::{
-    AirwayLevel, AssessError, Attenuation, BenignFeature, CalcificationPattern, ExamContext,
-    History, IncompleteReason, Location, Mm, Nodule, NoduleSize, NoduleStatus, PriorMeasurement,
-    Profile, ProfileError, Risk,
+    AirwayLevel, AssessError, Attenuation, BenignFeature, CalcificationPattern, CystFeature,
+    ExamContext, History, IncompleteReason, Location, Mm, Nodule, NoduleSize, NoduleStatus,
+    PriorMeasurement, Profile, ProfileError, Risk,
 };
 
 fn mm(text: &str) -> Mm {
@@ -65,6 +65,17 @@ fn at(mut n: Nodule, location: Location) -> Nodule {
 
 fn benign(mut n: Nodule, feature: BenignFeature) -> Nodule {
     n.benign_feature = Some(feature);
+    n
+}
+
+fn cyst(feature: CystFeature) -> Nodule {
+    let mut n = solid("12.0", "10.0");
+    n.cyst = Some(feature);
+    n
+}
+
+fn proven_benign(mut n: Nodule) -> Nodule {
+    n.proven_benign = true;
     n
 }
 
@@ -183,6 +194,74 @@ fn lung_rads_rows() -> Vec<Row> {
             "11.0",
             "1",
             "benign-calcification-or-fat",
+        ),
+        // Stepped down: a 4B lesion proven benign after workup; proof alone changes nothing else.
+        row(
+            "4B proven benign",
+            proven_benign(seen(
+                solid("16.0", "16.0"),
+                &[(3, "16.0", None, Some("4B"))],
+            )),
+            "16.0",
+            "2",
+            "stepped-down-4B-proven-benign",
+        ),
+        row(
+            "proven benign at baseline",
+            proven_benign(solid("16.0", "16.0")),
+            "16.0",
+            "4B",
+            "solid-baseline-ge15",
+        ),
+        // Atypical cysts.
+        row(
+            "cyst growing cystic component",
+            cyst(CystFeature::GrowingCysticComponent),
+            "11.0",
+            "3",
+            "cyst-growing-cystic-component",
+        ),
+        row(
+            "cyst thick-walled",
+            cyst(CystFeature::ThickWalled),
+            "11.0",
+            "4A",
+            "cyst-thick-walled-or-multilocular",
+        ),
+        row(
+            "cyst multilocular",
+            cyst(CystFeature::Multilocular),
+            "11.0",
+            "4A",
+            "cyst-thick-walled-or-multilocular",
+        ),
+        row(
+            "cyst became multilocular",
+            cyst(CystFeature::BecameMultilocular),
+            "11.0",
+            "4A",
+            "cyst-thick-walled-or-multilocular",
+        ),
+        row(
+            "cyst growing wall",
+            cyst(CystFeature::GrowingWallOrNodularity),
+            "11.0",
+            "4B",
+            "cyst-growing-or-more-complex",
+        ),
+        row(
+            "cyst growing multilocular",
+            cyst(CystFeature::GrowingMultilocular),
+            "11.0",
+            "4B",
+            "cyst-growing-or-more-complex",
+        ),
+        row(
+            "cyst increased loculation",
+            cyst(CystFeature::IncreasedLoculationOrOpacity),
+            "11.0",
+            "4B",
+            "cyst-growing-or-more-complex",
         ),
         // Airway nodules.
         row(
