@@ -168,7 +168,9 @@ impl Profile {
             History::New => return Ok(NoduleStatus::New),
             History::Seen(priors) => priors,
         };
-        let last = priors.last().ok_or(AssessError::NoPriorMeasurement)?;
+        if priors.is_empty() {
+            return Err(AssessError::NoPriorMeasurement);
+        }
         // A part-solid nodule grows by its solid component (Lung-RADS v2022: "new or growing
         // solid component"); a solid component that was absent counts from zero.
         let by_solid = nodule.attenuation.solid_component().is_some();
@@ -184,7 +186,11 @@ impl Profile {
             };
             self.precision.round(value)
         };
-        if last.months_before <= self.growth_window_months && now.minus(then(last)) > self.growth {
+        // Growth against any earlier measurement within the window, not only the last one: a
+        // nodule up 1.8 mm in 12 months is growing even if it was measured again 3 months ago.
+        if priors.iter().any(|p| {
+            p.months_before <= self.growth_window_months && now.minus(then(p)) > self.growth
+        }) {
             return Ok(NoduleStatus::Growing);
         }
         let series: Vec<Mm> = priors.iter().map(then).chain([now]).collect();

@@ -185,7 +185,8 @@ pub enum NoduleStatus {
     /// New since the prior exam.
     New,
     /// Growing: mean diameter (for a part-solid nodule, its solid component) up by more than
-    /// the profile's growth threshold (Lung-RADS: > 1.5 mm) within its window (12 months).
+    /// the profile's growth threshold (Lung-RADS: > 1.5 mm) against any earlier measurement
+    /// within its window (12 months).
     Growing,
     /// Growing over several exams (at least two earlier measurements, each larger than the one
     /// before, the current the largest) without meeting the growth definition.

@@ -794,6 +794,15 @@ fn lung_rads_statuses() {
     assert_eq!(status(&grown("5.4")), NoduleStatus::Growing);
     assert_eq!(status(&grown("5.5")), NoduleStatus::Stable);
     assert_eq!(status(&grown("7.5")), NoduleStatus::Stable);
+    // Against any measurement within 12 months, not only the last one.
+    let twice = |months: u32| {
+        seen(
+            solid("6.8", "6.8"),
+            &[(months, "5.0", None, None), (3, "6.5", None, None)],
+        )
+    };
+    assert_eq!(status(&twice(12)), NoduleStatus::Growing);
+    assert_eq!(status(&twice(13)), NoduleStatus::SlowlyGrowing);
     assert_eq!(
         profile.status(&seen(solid("5.0", "5.0"), &[])),
         Err(AssessError::NoPriorMeasurement)
