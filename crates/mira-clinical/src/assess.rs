@@ -200,7 +200,8 @@ impl Profile {
         Ok(NoduleStatus::Stable)
     }
 
-    /// Categorises one nodule; `multiple` says whether the exam has more than one nodule.
+    /// Categorises one nodule; `multiple` says whether the exam has more than one nodule
+    /// without benign features.
     pub fn assess_nodule(
         &self,
         nodule: &Nodule,
@@ -287,7 +288,13 @@ impl Profile {
                 profile: self.id.clone(),
             });
         }
-        let multiple = nodules.len() > 1;
+        // "Multiple" (Fleischner 2017) counts nodules that need managing: a calcified granuloma
+        // or a hamartoma beside a nodule does not make it one of several.
+        let multiple = nodules
+            .iter()
+            .filter(|n| n.benign_feature.is_none())
+            .count()
+            > 1;
         let assessed = nodules
             .iter()
             .enumerate()

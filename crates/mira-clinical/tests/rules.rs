@@ -1195,6 +1195,22 @@ fn fleischner_exam_and_refusals() {
     );
     let exam = profile.assess_exam(&[], &low).unwrap();
     assert_eq!(exam.category, "no-follow-up");
+    // A calcified granuloma beside a 7 mm solid nodule leaves it single.
+    let granuloma = benign(
+        solid("4.0", "4.0"),
+        BenignFeature::Calcification(CalcificationPattern::Complete),
+    );
+    let exam = profile
+        .assess_exam(&[granuloma.clone(), solid("7.0", "7.0")], &low)
+        .unwrap();
+    assert_eq!(
+        (exam.category.as_str(), exam.most_suspicious),
+        ("ct-6-12mo-consider-18-24mo", Some(1))
+    );
+    let exam = profile
+        .assess_exam(&[solid("5.0", "5.0"), solid("7.0", "7.0")], &low)
+        .unwrap();
+    assert_eq!(exam.category, "ct-3-6mo-consider-18-24mo");
     // Solid nodules need the patient's risk; subsolid ones do not.
     let err = profile
         .assess_nodule(&solid("7.0", "7.0"), &ExamContext::default(), false)
