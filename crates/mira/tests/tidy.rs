@@ -64,6 +64,7 @@ fn dependencies_point_one_way() {
             &["mira-dicom", "mira-ingest", "mira-store", "mira-qc"],
         ),
         ("mira-testdata", &[]),
+        ("mira-clinical", &[]),
     ];
     let deps = workspace_dependencies();
     for (krate, internal) in allowed {
