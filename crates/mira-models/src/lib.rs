@@ -64,7 +64,9 @@
 //!
 //! # Invariants
 //!
-//! - No network: models are files the operator installed; nothing is downloaded, ever.
+//! - No network: models are files the operator installed; nothing is downloaded, ever. The
+//!   SHA-256 covers the one `.onnx` file, so ONNX external data (weights in other files) is
+//!   not read: such a model is refused as [`LoadError::Onnx`].
 //! - No other mira crate: the lung and fundus stages and the server use this one runner.
 //! - [`Model`] is `Send + Sync` and runs inference on the caller's thread; async callers use
 //!   `spawn_blocking`.

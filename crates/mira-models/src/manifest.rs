@@ -53,8 +53,8 @@ pub enum ColourOrder {
 
 /// The model's one input tensor and how an image becomes it.
 ///
-/// An 8-bit sample `p` becomes `(lo + (hi - lo) * p / 255 - mean[c]) / std[c]`, where
-/// `value_range = [lo, hi]`.
+/// A sample `s` scaled to `[0, 1]` (an 8-bit `p` is `p / 255`, a 16-bit one `p / 65535`)
+/// becomes `(lo + (hi - lo) * s - mean[c]) / std[c]`, where `value_range = [lo, hi]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
@@ -70,7 +70,8 @@ pub struct InputSpec {
     pub channels: u32,
     /// Channel order.
     pub colour_order: ColourOrder,
-    /// What 0 and 255 map to before normalisation, e.g. `[0.0, 1.0]` or `[0.0, 255.0]`.
+    /// What black and full white map to before normalisation, e.g. `[0.0, 1.0]` or
+    /// `[0.0, 255.0]`.
     pub value_range: [f32; 2],
     /// Per-channel mean subtracted after scaling, in the model's channel order.
     pub mean: Vec<f32>,

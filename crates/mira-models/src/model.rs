@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use image::DynamicImage;
 use image::imageops::FilterType;
+use image::{DynamicImage, GenericImageView};
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
@@ -746,15 +746,19 @@ fn check_outputs(typed: &TypedModel, manifest: &Manifest) -> Result<Vec<Vec<usiz
 /// Rec. 709 luma weights, as the `image` crate uses for grey conversion.
 const LUMA: [f32; 3] = [0.2126, 0.7152, 0.0722];
 
-/// Resizes (bilinear, aspect ratio not kept) to the input size, takes the channels in the
-/// manifest's order (grey: Rec. 709 luma), scales `[0, 1]` samples to `value_range` and
-/// normalises with `mean` and `std`.
+/// Resizes (bilinear, in the image's own sample type, aspect ratio not kept) to the input
+/// size, takes the channels in the manifest's order (grey: Rec. 709 luma), scales `[0, 1]`
+/// samples to `value_range` and normalises with `mean` and `std`.
+///
+/// The image is resized before it is converted to floats, so that a large photograph never
+/// exists as a float copy.
 pub(crate) fn preprocess(input: &InputSpec, image: &DynamicImage) -> Vec<f32> {
     let (w, h) = (input.width, input.height);
-    let mut rgb = image.to_rgb32f();
-    if rgb.dimensions() != (w, h) {
-        rgb = image::imageops::resize(&rgb, w, h, FilterType::Triangle);
-    }
+    let rgb = if image.dimensions() == (w, h) {
+        image.to_rgb32f()
+    } else {
+        image.resize_exact(w, h, FilterType::Triangle).to_rgb32f()
+    };
     let [lo, hi] = input.value_range;
     let channels = input.channels as usize;
     let plane = (w * h) as usize;
