@@ -12,6 +12,8 @@ tell a missing prerequisite from a failure.
     detector.onnx        image [1,3,8,8] -> means -> boxes [1,3,4] and scores [1,3,2]
     segmenter.onnx       image [1,3,2,2] -> 1x1 Conv -> mask [1,2,2,2]
     two_inputs.onnx      image and extra, added: two graph inputs
+    uint8_input.onnx     as classifier.onnx, but its input is uint8
+    external_data.onnx   classifier.onnx with its weights in weights.bin (ONNX external data)
     truncated.onnx       the first half of classifier.onnx
     garbage.onnx         bytes that are not a protobuf
 """
@@ -151,6 +153,35 @@ def two_inputs(out):
     save(graph, out)
 
 
+def uint8_input(out):
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["image"], ["floats"], to=TensorProto.FLOAT),
+            helper.make_node("GlobalAveragePool", ["floats"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["means"], axis=1),
+            helper.make_node("Gemm", ["means", "B", "C"], ["logits"]),
+        ],
+        "uint8_input",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])],
+        [numpy_helper.from_array(CLASSIFIER_B, "B"), numpy_helper.from_array(CLASSIFIER_C, "C")],
+    )
+    save(graph, out)
+
+
+def external_data(out):
+    """classifier.onnx with its weights in weights.bin beside it."""
+    model = onnx.load(os.path.join(os.path.dirname(out), "classifier.onnx"))
+    onnx.save_model(
+        model,
+        out,
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -162,6 +193,8 @@ def main():
     detector(path("detector.onnx"))
     segmenter(path("segmenter.onnx"))
     two_inputs(path("two_inputs.onnx"))
+    uint8_input(path("uint8_input.onnx"))
+    external_data(path("external_data.onnx"))
     with open(path("classifier.onnx"), "rb") as f:
         whole = f.read()
     with open(path("truncated.onnx"), "wb") as f:

@@ -743,6 +743,37 @@ fn corrupt_onnx_files_are_refused_cleanly() {
 }
 
 #[test]
+fn weights_outside_the_hashed_file_are_refused() {
+    let dir = require!(models());
+    assert!(dir.path().join("weights.bin").exists());
+    let m = for_file(
+        dir.path(),
+        classifier_manifest(dir.path()),
+        "external_data.onnx",
+    );
+    match load_err(dir.path(), &m) {
+        LoadError::Onnx { reason, .. } => assert!(reason.contains("external data"), "{reason}"),
+        other => panic!("expected an ONNX error, got {other}"),
+    }
+}
+
+#[test]
+fn an_input_type_other_than_f32_is_refused() {
+    let dir = require!(models());
+    let m = for_file(
+        dir.path(),
+        classifier_manifest(dir.path()),
+        "uint8_input.onnx",
+    );
+    match load_err(dir.path(), &m) {
+        LoadError::InputMismatch { reason } => {
+            assert_eq!(reason, "the graph's input is U8, the runner feeds f32")
+        }
+        other => panic!("expected an input mismatch, got {other}"),
+    }
+}
+
+#[test]
 fn an_input_shape_that_disagrees_with_the_manifest_is_refused() {
     let dir = require!(models());
     let mut m = classifier_manifest(dir.path());
