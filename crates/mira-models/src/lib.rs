@@ -8,8 +8,9 @@
 //!
 //! - identity: `id`, `version`, `task` (classification, detection or segmentation),
 //!   `intended_use`;
-//! - `input`: the graph input's name, layout (NCHW or NHWC), width, height, channels, colour
-//!   order (RGB, BGR or gray), the value range 8-bit samples are scaled to, and per-channel
+//! - `input`: the graph input's name, layout (NCHW or NHWC for images; NCDHW with a `depth`
+//!   for volumes such as CT patches, which callers give as tensors), width, height, channels,
+//!   colour order (RGB, BGR or gray), the value range samples are scaled to, and per-channel
 //!   mean and standard deviation;
 //! - `outputs`: the graph outputs read and how (probabilities, logits that the runner turns
 //!   into probabilities with softmax, boxes and scores, mask logits or probabilities);

@@ -37,6 +37,9 @@ pub enum Layout {
     Nchw,
     /// Batch, height, width, channels.
     Nhwc,
+    /// Batch, channels, depth, height, width: a volume (a CT patch), given as a tensor by
+    /// the caller; classification only.
+    Ncdhw,
 }
 
 /// The order of colour channels the model expects.
@@ -66,6 +69,9 @@ pub struct InputSpec {
     pub width: u32,
     /// Height in pixels the image is resized to.
     pub height: u32,
+    /// Depth in slices, for layout NCDHW only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
     /// Number of channels: 3 for RGB/BGR, 1 for gray.
     pub channels: u32,
     /// Channel order.
@@ -342,6 +348,22 @@ impl Manifest {
         }
         if input.height == 0 {
             problem("input.height", "must be positive".into());
+        }
+        match (input.layout, input.depth) {
+            (Layout::Ncdhw, None) => problem("input.depth", "is required for layout NCDHW".into()),
+            (Layout::Ncdhw, Some(0)) => problem("input.depth", "must be positive".into()),
+            (Layout::Ncdhw, Some(_)) if self.task != Task::Classification => problem(
+                "input.layout",
+                format!(
+                    "NCDHW is for task classification only, task is {}",
+                    self.task
+                ),
+            ),
+            (Layout::Nchw | Layout::Nhwc, Some(_)) => problem(
+                "input.depth",
+                format!("is for layout NCDHW only, layout is {:?}", input.layout),
+            ),
+            _ => {}
         }
         let expected_channels = match input.colour_order {
             ColourOrder::Gray => 1,

@@ -83,6 +83,12 @@ pub enum RunError {
         /// The task the call asked for.
         wanted: Task,
     },
+    /// An image was given to a model that takes a volume (layout NCDHW).
+    #[error("model {model} takes a volume (NCDHW), not an image: give it a tensor")]
+    VolumeInput {
+        /// The model's id.
+        model: String,
+    },
     /// A tensor given directly has the wrong number of values.
     #[error("input tensor has {actual} values, the model takes {expected} ({shape:?})")]
     TensorLength {
@@ -91,7 +97,7 @@ pub enum RunError {
         /// Values given.
         actual: usize,
         /// The model's input shape.
-        shape: [usize; 4],
+        shape: Vec<usize>,
     },
     /// tract failed while running.
     #[error("inference failed: {reason}")]
@@ -235,7 +241,7 @@ pub struct Model {
     model_path: PathBuf,
     sha256: String,
     plan: Arc<TypedRunnableModel>,
-    input_shape: [usize; 4],
+    input_shape: Vec<usize>,
     /// Concrete shapes of the outputs, in manifest order (the plan's output order).
     output_shapes: Vec<Vec<usize>>,
 }
@@ -272,7 +278,7 @@ impl Model {
             .map_err(onnx_error)?;
 
         let input_shape = input_shape(&manifest.input);
-        check_input(&graph, &manifest.input, input_shape)?;
+        check_input(&graph, &manifest.input, &input_shape)?;
         let outlets = manifest
             .outputs
             .iter()
@@ -291,7 +297,7 @@ impl Model {
         };
         graph.select_output_outlets(&outlets).map_err(plan_error)?;
         graph
-            .set_input_fact(0, f32::fact(input_shape).into())
+            .set_input_fact(0, f32::fact(&input_shape).into())
             .map_err(plan_error)?;
         let typed = graph.into_typed().map_err(plan_error)?;
         let output_shapes = check_outputs(&typed, &manifest)?;
@@ -331,19 +337,21 @@ impl Model {
     }
 
     /// The input tensor's shape, in the manifest's layout, batch 1.
-    pub fn input_shape(&self) -> [usize; 4] {
-        self.input_shape
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
     }
 
     /// Resizes, orders and normalises an image into the input tensor, as the manifest says.
-    pub fn preprocess(&self, image: &DynamicImage) -> Vec<f32> {
-        preprocess(&self.manifest.input, image)
+    /// Refused for a model that takes a volume.
+    pub fn preprocess(&self, image: &DynamicImage) -> Result<Vec<f32>, RunError> {
+        self.expect_image()?;
+        Ok(preprocess(&self.manifest.input, image))
     }
 
     /// Classifies an image (resized, reordered and normalised as the manifest says).
     pub fn classify(&self, image: &DynamicImage) -> Result<Classification, RunError> {
         self.expect_task(Task::Classification)?;
-        self.classify_tensor(&self.preprocess(image))
+        self.classify_tensor(&self.preprocess(image)?)
     }
 
     /// Classifies an input tensor already in the model's layout, size and normalisation.
@@ -375,7 +383,7 @@ impl Model {
     /// Detects objects in an image; boxes are in the image's pixels.
     pub fn detect(&self, image: &DynamicImage) -> Result<Detections, RunError> {
         self.expect_task(Task::Detection)?;
-        let tensor = self.preprocess(image);
+        let tensor = self.preprocess(image)?;
         self.decode_detections(&tensor, image.width() as f32, image.height() as f32)
     }
 
@@ -390,7 +398,7 @@ impl Model {
     /// Segments an image; the mask has the model output's resolution.
     pub fn segment(&self, image: &DynamicImage) -> Result<Segmentation, RunError> {
         self.expect_task(Task::Segmentation)?;
-        self.segment_tensor(&self.preprocess(image))
+        self.segment_tensor(&self.preprocess(image)?)
     }
 
     /// Segments an input tensor already prepared.
@@ -435,6 +443,16 @@ impl Model {
         })
     }
 
+    fn expect_image(&self) -> Result<(), RunError> {
+        if self.manifest.input.layout == Layout::Ncdhw {
+            Err(RunError::VolumeInput {
+                model: self.manifest.id.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
     fn expect_task(&self, wanted: Task) -> Result<(), RunError> {
         if self.manifest.task == wanted {
             Ok(())
@@ -454,7 +472,7 @@ impl Model {
             return Err(RunError::TensorLength {
                 expected,
                 actual: tensor.len(),
-                shape: self.input_shape,
+                shape: self.input_shape.clone(),
             });
         }
         let inference = |e: TractError| RunError::Inference {
@@ -571,22 +589,23 @@ impl Model {
 }
 
 /// The input shape for the manifest's layout, batch 1.
-fn input_shape(input: &InputSpec) -> [usize; 4] {
+fn input_shape(input: &InputSpec) -> Vec<usize> {
     let (c, h, w) = (
         input.channels as usize,
         input.height as usize,
         input.width as usize,
     );
     match input.layout {
-        Layout::Nchw => [1, c, h, w],
-        Layout::Nhwc => [1, h, w, c],
+        Layout::Nchw => vec![1, c, h, w],
+        Layout::Nhwc => vec![1, h, w, c],
+        Layout::Ncdhw => vec![1, c, input.depth.unwrap_or(1) as usize, h, w],
     }
 }
 
 fn check_input(
     graph: &InferenceModel,
     input: &InputSpec,
-    expected: [usize; 4],
+    expected: &[usize],
 ) -> Result<(), LoadError> {
     let mismatch = |reason: String| LoadError::InputMismatch { reason };
     let outlets = graph
@@ -626,15 +645,19 @@ fn check_input(
             .collect::<Vec<_>>()
             .join("×")
     };
-    let fits = declared.len() == 4
+    let fits = declared.len() == expected.len()
         && declared
             .iter()
             .zip(expected)
-            .all(|(d, e)| d.is_none_or(|d| d == e as i64));
+            .all(|(d, e)| d.is_none_or(|d| d == *e as i64));
     // a graph that declares no shape at all is checked by typing it with the manifest's
     let undeclared = fact.shape.is_open() && declared.is_empty();
     if !fits && !undeclared {
-        let expected_text = expected.map(|e| e.to_string()).join("×");
+        let expected_text = expected
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("×");
         return Err(mismatch(format!(
             "the graph's input shape is {}, the manifest's is {expected_text} ({:?}, {} channels, {}×{})",
             show(&declared),
@@ -775,6 +798,7 @@ pub(crate) fn preprocess(input: &InputSpec, image: &DynamicImage) -> Vec<f32> {
             let index = match input.layout {
                 Layout::Nchw => c * plane + i,
                 Layout::Nhwc => i * channels + c,
+                Layout::Ncdhw => unreachable!("Model::preprocess refuses volumes"),
             };
             tensor[index] = value;
         }

@@ -11,6 +11,7 @@ tell a missing prerequisite from a failure.
     gray_nhwc.onnx       image [1,4,4,1] -> Transpose -> GlobalAveragePool -> Flatten -> Gemm -> logits [1,2]
     detector.onnx        image [1,3,8,8] -> means -> boxes [1,3,4] and scores [1,3,2]
     segmenter.onnx       image [1,3,2,2] -> 1x1 Conv -> mask [1,2,2,2]
+    volume.onnx          patch [1,1,2,2,2] -> GlobalAveragePool -> Flatten -> Gemm -> logits [1,2]
     two_inputs.onnx      image and extra, added: two graph inputs
     uint8_input.onnx     as classifier.onnx, but its input is uint8
     external_data.onnx   classifier.onnx with its weights in weights.bin (ONNX external data)
@@ -43,6 +44,9 @@ DETECTOR_SCORES = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.6]], dtype=np.float3
 # scores += mean_per_channel @ DETECTOR_W (only the red mean moves box 2's class 1)
 DETECTOR_W = np.zeros((3, 6), dtype=np.float32)
 DETECTOR_W[0, 5] = 0.3
+# Volume classifier (a CT patch): logits = mean @ VOLUME_B + VOLUME_C
+VOLUME_B = np.array([[2.0, -2.0]], dtype=np.float32)
+VOLUME_C = np.array([0.0, 0.5], dtype=np.float32)
 # Segmenter: mask[k] = sum_c SEG_W[k, c] * image[c] + SEG_B[k]
 SEG_W = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -1.0]], dtype=np.float32)
 SEG_B = np.array([0.0, 0.25], dtype=np.float32)
@@ -153,6 +157,21 @@ def two_inputs(out):
     save(graph, out)
 
 
+def volume(out):
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["patch"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["mean"], axis=1),
+            helper.make_node("Gemm", ["mean", "B", "C"], ["logits"]),
+        ],
+        "volume",
+        [helper.make_tensor_value_info("patch", TensorProto.FLOAT, [1, 1, 2, 2, 2])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2])],
+        [numpy_helper.from_array(VOLUME_B, "B"), numpy_helper.from_array(VOLUME_C, "C")],
+    )
+    save(graph, out)
+
+
 def uint8_input(out):
     graph = helper.make_graph(
         [
@@ -194,6 +213,7 @@ def main():
     segmenter(path("segmenter.onnx"))
     two_inputs(path("two_inputs.onnx"))
     uint8_input(path("uint8_input.onnx"))
+    volume(path("volume.onnx"))
     external_data(path("external_data.onnx"))
     with open(path("classifier.onnx"), "rb") as f:
         whole = f.read()

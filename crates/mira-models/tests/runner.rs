@@ -92,6 +92,7 @@ fn classifier_manifest(dir: &Path) -> Manifest {
             layout: Layout::Nchw,
             width: 4,
             height: 4,
+            depth: None,
             channels: 3,
             colour_order: ColourOrder::Rgb,
             value_range: [0.0, 1.0],
@@ -279,7 +280,7 @@ fn normalisation_applies_value_range_then_mean_and_std() {
     // red in [-1, 1]: means [1, -1, -1] → logits [3.1, -1.2, -3.7]
     let result = model.classify(&uniform(4, 4, [255, 0, 0])).unwrap();
     assert_close(&probabilities(&result), &softmax(&[3.1, -1.2, -3.7]));
-    let tensor = model.preprocess(&uniform(4, 4, [255, 0, 0]));
+    let tensor = model.preprocess(&uniform(4, 4, [255, 0, 0])).unwrap();
     assert_eq!(&tensor[..16], &[1.0; 16]);
     assert_eq!(&tensor[16..], &[-1.0; 32]);
 }
@@ -295,7 +296,10 @@ fn images_are_resized_to_the_input_size() {
         &probabilities(&small),
         &classifier_expected([0.2, 0.4, 0.8]),
     );
-    assert_eq!(model.preprocess(&uniform(37, 23, [0, 0, 0])).len(), 48);
+    assert_eq!(
+        model.preprocess(&uniform(37, 23, [0, 0, 0])).unwrap().len(),
+        48
+    );
 }
 
 #[test]
@@ -524,6 +528,60 @@ fn segmenter_gives_per_pixel_softmax_and_labels() {
         let p = softmax(&[r[i], g[i] - b[i] + 0.25]);
         assert_close(&[mask.probabilities[i], mask.probabilities[4 + i]], &p);
     }
+}
+
+#[test]
+fn volume_classifier_takes_a_ncdhw_tensor_and_refuses_images() {
+    let dir = require!(models());
+    let mut manifest = for_file(dir.path(), classifier_manifest(dir.path()), "volume.onnx");
+    manifest.id = "tiny-nodule-classifier".into();
+    manifest.input.name = "patch".into();
+    manifest.input.layout = Layout::Ncdhw;
+    manifest.input.width = 2;
+    manifest.input.height = 2;
+    manifest.input.depth = Some(2);
+    manifest.input.channels = 1;
+    manifest.input.colour_order = ColourOrder::Gray;
+    manifest.input.mean = vec![0.0];
+    manifest.input.std = vec![1.0];
+    manifest.classes = vec![
+        class("benign", "Benign nodule"),
+        class("malignant", "Suspected malignant nodule"),
+    ];
+    let model = load(dir.path(), &manifest);
+    assert_eq!(model.input_shape(), [1, 1, 2, 2, 2]);
+    // mean 0.5 → logits [1.0, -0.5]
+    let patch = [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0];
+    let result = model.classify_tensor(&patch).unwrap();
+    assert_close(&probabilities(&result), &softmax(&[1.0, -0.5]));
+    assert_eq!(result.top().label, "benign");
+    assert!(matches!(
+        model.classify(&uniform(2, 2, [0, 0, 0])),
+        Err(RunError::VolumeInput { model }) if model == "tiny-nodule-classifier"
+    ));
+
+    let mut m = manifest.clone();
+    m.input.depth = None;
+    assert_eq!(invalid(&m, "input.depth"), "is required for layout NCDHW");
+    let mut m = manifest.clone();
+    m.input.depth = Some(4);
+    match load_err(dir.path(), &m) {
+        LoadError::InputMismatch { reason } => {
+            assert!(
+                reason.starts_with(
+                    "the graph's input shape is 1×1×2×2×2, the manifest's is 1×1×4×2×2"
+                ),
+                "{reason}"
+            )
+        }
+        other => panic!("expected an input mismatch, got {other}"),
+    }
+    let mut m = classifier_manifest(dir.path());
+    m.input.depth = Some(2);
+    assert_eq!(
+        invalid(&m, "input.depth"),
+        "is for layout NCDHW only, layout is Nchw"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
