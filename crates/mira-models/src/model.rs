@@ -250,6 +250,19 @@ fn tract_reason(e: &TractError) -> String {
     format!("{e:#}")
 }
 
+/// Runs tract code, turning a panic in it (a hostile graph reaching an assertion) into an
+/// error, so that a bad model fails its load or its run and nothing else.
+fn guarded<T>(f: impl FnOnce() -> TractResult<T>) -> TractResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(TractError::msg(format!("tract panicked: {message}")))
+    })
+}
+
 impl Model {
     /// Loads the model a manifest describes. The `.onnx` file is the manifest's `file`,
     /// relative to the manifest's directory.
@@ -273,8 +286,7 @@ impl Model {
             path: model_path.clone(),
             reason: tract_reason(&e),
         };
-        let mut graph = tract_onnx::onnx()
-            .model_for_read(&mut bytes.as_slice())
+        let mut graph = guarded(|| tract_onnx::onnx().model_for_read(&mut bytes.as_slice()))
             .map_err(onnx_error)?;
 
         let input_shape = input_shape(&manifest.input);
@@ -299,12 +311,9 @@ impl Model {
         graph
             .set_input_fact(0, f32::fact(&input_shape).into())
             .map_err(plan_error)?;
-        let typed = graph.into_typed().map_err(plan_error)?;
+        let typed = guarded(|| graph.into_typed()).map_err(plan_error)?;
         let output_shapes = check_outputs(&typed, &manifest)?;
-        let plan = typed
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(plan_error)?;
+        let plan = guarded(|| typed.into_optimized()?.into_runnable()).map_err(plan_error)?;
         tracing::debug!(
             model = %manifest.id,
             version = %manifest.version,
@@ -479,10 +488,7 @@ impl Model {
             reason: tract_reason(&e),
         };
         let input = Tensor::from_shape(&self.input_shape, tensor).map_err(inference)?;
-        let outputs = self
-            .plan
-            .run(tvec!(input.into_tvalue()))
-            .map_err(inference)?;
+        let outputs = guarded(|| self.plan.run(tvec!(input.into_tvalue()))).map_err(inference)?;
         outputs
             .iter()
             .zip(&self.manifest.outputs)
@@ -827,6 +833,16 @@ mod tests {
         const fn shareable<T: Send + Sync>() {}
         shareable::<Model>();
     };
+
+    #[test]
+    fn a_panic_in_tract_becomes_an_error() {
+        let error = guarded::<()>(|| panic!("assertion in an operator")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "tract panicked: assertion in an operator"
+        );
+        assert_eq!(guarded(|| Ok(7)).unwrap(), 7);
+    }
 
     #[test]
     fn softmax_is_stable_and_sums_to_one() {
