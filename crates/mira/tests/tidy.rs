@@ -63,6 +63,7 @@ fn dependencies_point_one_way() {
             "mira-web",
             &["mira-dicom", "mira-ingest", "mira-store", "mira-qc"],
         ),
+        ("mira-models", &[]),
         ("mira-testdata", &[]),
         ("mira-clinical", &[]),
     ];
