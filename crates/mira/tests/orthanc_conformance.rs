@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::{Server, json_lines};
+use common::Server;
 
 const ORTHANC: &str = "/usr/sbin/Orthanc";
 const DICOMWEB_PLUGIN: &str = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
@@ -302,15 +302,6 @@ fn corpus(testdata: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn peer(python: &Path, args: &[&str]) -> Vec<Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qr_peer.py");
-    let mut command = Command::new(python);
-    command.arg(script).args(args);
-    let out = common::run(command, Duration::from_secs(600));
-    out.assert_success();
-    json_lines(&out.stdout)
-}
-
 fn match_set(result: &Value) -> BTreeSet<String> {
     result["matches"]
         .as_array()
@@ -349,7 +340,7 @@ fn c_find_and_qido_rs_match_orthanc() {
     let upload_url = format!("http://127.0.0.1:{}/instances", orthanc.http_port);
     let mut args = vec!["upload", upload_url.as_str()];
     args.extend(&file_args);
-    let uploaded = peer(&python, &args);
+    let uploaded = common::qr_peer(&python, &args);
     assert!(
         uploaded[0]["stored"].as_u64().unwrap() > 150,
         "{uploaded:?}"
@@ -361,7 +352,7 @@ fn c_find_and_qido_rs_match_orthanc() {
     let run_find = |port: &str, aet: &str, queries: &Value, name: &str| {
         let path = dir.path().join(format!("{name}.json"));
         std::fs::write(&path, queries.to_string()).unwrap();
-        peer(
+        common::qr_peer(
             &python,
             &["find", "127.0.0.1", port, aet, path.to_str().unwrap()],
         )
@@ -512,8 +503,8 @@ fn c_find_and_qido_rs_match_orthanc() {
     std::fs::write(&qido_path, qido_queries.to_string()).unwrap();
     let mira_base = format!("http://{}/dicom-web", server.http_addr());
     let orthanc_base = format!("http://127.0.0.1:{}/dicom-web", orthanc.http_port);
-    let mira_qido = peer(&python, &["qido", &mira_base, qido_path.to_str().unwrap()]);
-    let orthanc_qido = peer(
+    let mira_qido = common::qr_peer(&python, &["qido", &mira_base, qido_path.to_str().unwrap()]);
+    let orthanc_qido = common::qr_peer(
         &python,
         &["qido", &orthanc_base, qido_path.to_str().unwrap()],
     );

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{CT_SERIES_UID, CT_STUDY_UID, Part10, Server, assert_same_dataset, json_lines};
+use common::{CT_SERIES_UID, CT_STUDY_UID, Part10, Server, assert_same_dataset};
 
 /// Imports `files` into `data_dir` with `mira import`.
 fn import(data_dir: &Path, files: &[PathBuf]) {
@@ -302,19 +302,12 @@ fn getscu_retrieves_the_study_byte_for_byte() {
 fn pynetdicom_find_get_and_move() {
     let f = require!(fixture());
     let python = require!(common::pynetdicom_python());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qr_peer.py");
     let port = f.server.port().to_string();
     // qr_peer.py COMMAND HOST PORT AET ARGS...
     let peer = |args: &[&str]| {
-        let mut command = Command::new(&python);
-        command
-            .arg(&script)
-            .arg(args[0])
-            .args(["127.0.0.1", &port, "MIRA"])
-            .args(&args[1..]);
-        let out = common::run(command, Duration::from_secs(120));
-        out.assert_success();
-        json_lines(&out.stdout)
+        let mut all = vec![args[0], "127.0.0.1", port.as_str(), "MIRA"];
+        all.extend(&args[1..]);
+        common::qr_peer(&python, &all)
     };
 
     // C-FIND: patient, study, series and image levels in both models
@@ -449,14 +442,9 @@ fn pynetdicom_c_cancel_stops_a_long_c_find() {
     ]);
     common::run(synth, Duration::from_secs(300)).assert_success();
     let server = Server::start_in(Some(&data_dir), &[]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qr_peer.py");
-    let mut command = Command::new(&python);
-    command
-        .arg(&script)
-        .args(["cancel", "127.0.0.1", &server.port().to_string(), "MIRA"]);
-    let out = common::run(command, Duration::from_secs(300));
-    out.assert_success();
-    let result = &json_lines(&out.stdout)[0];
+    let port = server.port().to_string();
+    let lines = common::qr_peer(&python, &["cancel", "127.0.0.1", &port, "MIRA"]);
+    let result = &lines[0];
     assert_eq!(result["status"], 0xFE00, "{result:?}");
     let pending = result["pending"].as_u64().unwrap();
     assert!((1..20_000).contains(&pending), "{result:?}");

@@ -241,6 +241,17 @@ pub fn pynetdicom_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/pynetdicom_store.py")
 }
 
+/// Runs the pynetdicom query/retrieve peer, `tests/peers/qr_peer.py ARGS...`, to success
+/// (10 minutes at most) and returns its JSON lines.
+pub fn qr_peer(python: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qr_peer.py");
+    let mut command = Command::new(python);
+    command.arg(script).args(args);
+    let out = run(command, Duration::from_secs(600));
+    out.assert_success();
+    json_lines(&out.stdout)
+}
+
 /// The JSON objects of the pynetdicom script's output, one per line.
 pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
