@@ -311,6 +311,41 @@ impl Ingest {
             }
         }
     }
+
+    /// Stores a PS3.10 file that mira made itself (an analysis SR, a signed report):
+    /// stages the bytes, then [`accept`](Self::accept)s them like any received instance, with
+    /// `received_from` naming the producer.
+    pub async fn store_bytes(
+        &self,
+        bytes: Vec<u8>,
+        received_from: &str,
+    ) -> Result<Receipt, IngestError> {
+        let mut staging = self.stage()?;
+        let received_from = received_from.to_string();
+        let receipt = tokio::task::spawn_blocking(move || {
+            let head =
+                read_head(&mut std::io::Cursor::new(&bytes)).map_err(InvalidInstance::from)?;
+            let mut digest = DatasetDigest::new(head.dataset_offset);
+            digest.update(&bytes);
+            staging.write_all(&bytes)?;
+            Ok::<_, IngestError>(StagedReceipt {
+                file: staging,
+                key: digest.finish(),
+                dataset_offset: head.dataset_offset,
+                received_from,
+                expected: None,
+            })
+        })
+        .await
+        .map_err(|_| IngestError::Closed)?;
+        match receipt {
+            Ok(receipt) => self.accept(receipt).await,
+            Err(e) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
 }
 
 fn copy_to_staging(source: &Path, mut staging: StagingFile) -> Result<StagedReceipt, IngestError> {

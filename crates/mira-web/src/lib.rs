@@ -14,9 +14,10 @@
 //! | `GET …/instances/{sop}/frames/{n[,m…]}` | WADO-RS: frames, uncompressed (`application/octet-stream`) or as stored (`transfer-syntax=*`) |
 //! | `GET …/instances/{sop}[/frames/{n}]/rendered` | `image/jpeg` or `image/png`; `window=center,width[,function]`, `viewport=w,h`, `quality` |
 //! | `GET …/thumbnail` (study, series, instance, frame) | a small rendered image (`viewport`, default 128×128) |
+//! | `GET /api/qc/...` | QC indicators and study results (`qc_api`) |
+//! | `GET /api/analysis/...` | AI results of a study and the analysis job queue (`analysis_api`) |
 //!
 //! CORS is off unless `[http.cors] allowed_origins` names origins (see [`CorsConfig`]).
-//! | `GET /api/qc/...` | QC indicators and study results (`qc_api`) |
 //!
 //! Invariant: this is the only crate that depends on axum/hyper and the only one that shapes
 //! JSON for HTTP clients. Errors leave as `application/problem+json` (RFC 9457), except where
@@ -41,7 +42,9 @@ use mira_ingest::Ingest;
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+mod analysis_api;
 mod qc_api;
+pub use analysis_api::analysis_routes;
 pub use dicomweb::DicomWebConfig;
 pub use problem::Problem;
 pub use qc_api::qc_routes;
@@ -151,6 +154,9 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
     let qc = qc_routes(mira_qc::store::QcStore::new(
         state.ingest.archive().catalogue.pool().clone(),
     ));
+    let analysis = analysis_routes(mira_analysis::JobQueue::new(
+        state.ingest.archive().catalogue.pool().clone(),
+    ));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -158,7 +164,8 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         .merge(dicomweb::routes())
         .fallback(not_found)
         .with_state(state)
-        .merge(qc);
+        .merge(qc)
+        .merge(analysis);
     Ok(match cors {
         Some(layer) => app.layer(layer),
         None => app,

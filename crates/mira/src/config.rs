@@ -24,6 +24,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Imaging QC of what the server stores.
     pub qc: mira_qc::worker::QcSettings,
+    /// AI analysis of settled studies (`[analysis]`).
+    pub analysis: mira_analysis::AnalysisSettings,
 }
 
 /// Archive settings.
@@ -61,6 +63,7 @@ impl Default for Config {
             dimse: ScpConfig::default(),
             http: HttpConfig::default(),
             qc: Default::default(),
+            analysis: Default::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `mira`: the command-line entry point. Flags → configuration → wiring → subcommand; the
 //! work itself lives in the library crates.
 
+mod analyzers;
 mod config;
 mod import;
 mod ls;

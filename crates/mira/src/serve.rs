@@ -59,6 +59,20 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     // subscribed before anything can be stored
     let qc = (config.qc.enabled)
         .then(|| mira_qc::worker::spawn(&ingest, qc_config, shutdown_rx.clone()));
+    // QC's study results are what tells analysis a study is complete
+    let analysis = (config.analysis.enabled && config.qc.enabled).then(|| {
+        mira_analysis::spawn(
+            ingest.clone(),
+            crate::analyzers::all(&config),
+            config.analysis.clone(),
+            shutdown_rx.clone(),
+        )
+    });
+    if config.analysis.enabled && !config.qc.enabled {
+        tracing::warn!(
+            "[analysis] needs [qc] enabled (QC decides when a study is complete): analysis is off"
+        );
+    }
     let dimse = tokio::spawn(scp.serve(dimse_listener, shutdown_rx.clone()));
     let mut http_shutdown = shutdown_rx.clone();
     let web = mira_web::WebState::new(
@@ -79,6 +93,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     http.await.context("HTTP task")?.context("HTTP server")?;
     if let Some(qc) = qc {
         qc.await.context("QC task")?;
+    }
+    if let Some(analysis) = analysis {
+        analysis.await.context("analysis task")?;
     }
     ingest.archive().catalogue.close().await;
     Ok(ExitCode::SUCCESS)
