@@ -50,6 +50,8 @@ pub struct StagedReceipt {
     pub dataset_offset: u64,
     /// `import` or the calling AE title.
     pub received_from: String,
+    /// Code of the sending site (a new study belongs to it), when known.
+    pub site: Option<String>,
     /// What the sender claimed, if it said anything.
     pub expected: Option<Expected>,
 }
@@ -298,13 +300,25 @@ impl Ingest {
     /// Imports one file from disk: copies it into staging byte for byte, then
     /// [`accept`](Self::accept)s it.
     pub async fn import_file(&self, path: &Path) -> Result<Receipt, IngestError> {
+        self.import_file_for(path, None).await
+    }
+
+    /// [`import_file`](Self::import_file) on behalf of a site: a new study belongs to it.
+    pub async fn import_file_for(
+        &self,
+        path: &Path,
+        site: Option<&str>,
+    ) -> Result<Receipt, IngestError> {
         let staging = self.stage()?;
         let source = path.to_path_buf();
         let receipt = tokio::task::spawn_blocking(move || copy_to_staging(&source, staging))
             .await
             .map_err(|_| IngestError::Closed)?;
         match receipt {
-            Ok(receipt) => self.accept(receipt).await,
+            Ok(mut receipt) => {
+                receipt.site = site.map(str::to_string);
+                self.accept(receipt).await
+            }
             Err(e) => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 Err(e)
@@ -333,6 +347,7 @@ impl Ingest {
                 key: digest.finish(),
                 dataset_offset: head.dataset_offset,
                 received_from,
+                site: None,
                 expected: None,
             })
         })
@@ -368,6 +383,7 @@ fn copy_to_staging(source: &Path, mut staging: StagingFile) -> Result<StagedRece
         key: digest.finish(),
         dataset_offset: head.dataset_offset,
         received_from: "import".to_string(),
+        site: None,
         expected: None,
     })
 }
@@ -379,6 +395,7 @@ fn prepare(receipt: StagedReceipt, flush: Flush) -> Result<StagedInstance, Inges
         key,
         dataset_offset,
         received_from,
+        site,
         expected,
     } = receipt;
     let parsed = parse_instance(file.path()).map_err(|e| match (e, &expected) {
@@ -428,6 +445,7 @@ fn prepare(receipt: StagedReceipt, flush: Flush) -> Result<StagedInstance, Inges
         dataset_offset,
         size_bytes,
         received_from,
+        site,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The DIMSE service provider: association acceptance, C-ECHO, C-STORE, C-FIND, C-MOVE and
 //! C-GET.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,8 @@ use mira_dicom::part10::{meta_for_received_instance, write_head};
 use mira_dicom::syntax::{ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, is_storage_sop_class};
 use mira_ingest::StagingFile;
 use mira_ingest::{DatasetDigest, Expected, Ingest, IngestError, Outcome, StagedReceipt};
-use mira_store::{InstanceLocation, Query, QueryFailure, QueryOptions};
+use mira_access::{Directory, Principal};
+use mira_store::{InstanceLocation, Query, QueryFailure, QueryOptions, SiteFilter};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -78,12 +79,18 @@ impl Default for ScpConfig {
     }
 }
 
-/// AE-title policy: the allow-list of calling AE titles and, optionally, the called AE title.
+/// AE-title policy: the allow-list of calling AE titles and, optionally, the called AE title;
+/// with access control, only AE titles registered to a site may associate.
 #[derive(Debug, Clone)]
 pub struct AeTitlePolicy {
     allowed_calling: Vec<String>,
     require_called: bool,
+    registered: Option<RegisteredAes>,
 }
+
+/// A snapshot of the registered AE titles and their principals, renewed before each
+/// association (dicom-ul's access check is synchronous; the directory is a database).
+type RegisteredAes = Arc<std::sync::RwLock<HashMap<String, Principal>>>;
 
 impl AccessControl for AeTitlePolicy {
     fn check_access(
@@ -99,6 +106,18 @@ impl AccessControl for AeTitlePolicy {
             tracing::warn!(
                 calling_ae = calling,
                 "association refused: calling AE title not in the allow-list"
+            );
+            return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
+        }
+        if let Some(registered) = &self.registered
+            && !registered
+                .read()
+                .map(|r| r.contains_key(calling))
+                .unwrap_or(false)
+        {
+            tracing::warn!(
+                calling_ae = calling,
+                "association refused: calling AE title not registered to a site"
             );
             return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
         }
@@ -143,12 +162,28 @@ pub struct Scp {
     ingest: Ingest,
     options: ServerAssociationOptions<'static, AeTitlePolicy, RetrieveRoles>,
     slots: Arc<Semaphore>,
+    access: Option<(Directory, RegisteredAes)>,
 }
 
 impl Scp {
-    /// Prepares the provider.
+    /// Prepares the provider without access control: every calling AE title (of the
+    /// allow-list) sees every study. For tools and tests of this crate; `mira serve` uses
+    /// [`with_access`](Self::with_access).
     pub fn new(config: ScpConfig, ingest: Ingest) -> Self {
+        Self::build(config, ingest, None)
+    }
+
+    /// Prepares the provider with access control: a calling AE title must be registered to
+    /// a site; what it stores belongs to that site, and its C-FIND, C-MOVE and C-GET reach
+    /// only the studies of its sites.
+    pub fn with_access(config: ScpConfig, ingest: Ingest, directory: Directory) -> Self {
+        Self::build(config, ingest, Some(directory))
+    }
+
+    fn build(config: ScpConfig, ingest: Ingest, directory: Option<Directory>) -> Self {
+        let access = directory.map(|d| (d, RegisteredAes::default()));
         let policy = AeTitlePolicy {
+            registered: access.as_ref().map(|(_, r)| r.clone()),
             allowed_calling: config
                 .allowed_calling_ae_titles
                 .iter()
@@ -180,6 +215,7 @@ impl Scp {
             ingest,
             options,
             slots,
+            access,
         }
     }
 
@@ -238,6 +274,17 @@ impl Scp {
             let _ = socket.shutdown().await;
             return;
         };
+        if let Some((directory, registered)) = &self.access {
+            match directory.device_principals().await {
+                Ok(fresh) => {
+                    if let Ok(mut r) = registered.write() {
+                        *r = fresh;
+                    }
+                }
+                // the last snapshot stands: a database hiccup must not open the door
+                Err(e) => tracing::error!(error = %e, "cannot read the registered AE titles"),
+            }
+        }
         let association = match self.options.establish_async(socket).await {
             Ok(a) => a,
             Err(e) => {
@@ -254,9 +301,22 @@ impl Scp {
             .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
             .count();
         tracing::info!(%peer, calling_ae, contexts = accepted, "association established");
+        let principal = self.access.as_ref().and_then(|(_, registered)| {
+            registered
+                .read()
+                .ok()
+                .and_then(|r| r.get(&calling_ae).cloned())
+        });
+        if self.access.is_some() && principal.is_none() {
+            // registered when the association was checked, gone since: refuse
+            tracing::warn!(%peer, calling_ae, "association aborted: AE title no longer registered");
+            let _ = association.abort().await;
+            return;
+        }
         let mut session = Session {
             scp: self,
             association,
+            principal,
             calling_ae,
             peer,
             stats: SessionStats::default(),
@@ -367,6 +427,8 @@ enum State {
 struct Session<'a> {
     scp: &'a Scp,
     association: AsyncServerAssociation<TcpStream>,
+    /// The calling AE's principal, with access control.
+    principal: Option<Principal>,
     calling_ae: String,
     peer: SocketAddr,
     stats: SessionStats,
@@ -612,6 +674,7 @@ impl Session<'_> {
                     key: digest.finish(),
                     dataset_offset,
                     received_from: self.calling_ae.clone(),
+                    site: self.principal.as_ref().map(|p| p.site.code.clone()),
                     expected: Some(Expected {
                         sop_class_uid: request.affected_sop_class_uid.clone(),
                         sop_instance_uid: request.affected_sop_instance_uid.clone(),
@@ -709,9 +772,22 @@ impl Session<'_> {
                 );
                 self.respond(pc_id, &request, status, Some(&comment)).await
             }
-            Ok(Ok(find)) => self.find(pc_id, &request, ts, find).await,
-            Ok(Err(query)) => self.retrieve(pc_id, &request, service, query).await,
+            Ok(Ok(mut find)) => {
+                find.query.sites = self.sites();
+                self.find(pc_id, &request, ts, find).await
+            }
+            Ok(Err(mut query)) => {
+                query.sites = self.sites();
+                self.retrieve(pc_id, &request, service, query).await
+            }
         }
+    }
+
+    /// The studies this association may reach: its AE title's sites.
+    fn sites(&self) -> SiteFilter {
+        self.principal
+            .as_ref()
+            .map_or(SiteFilter::All, |p| p.scope.clone())
     }
 
     fn query_options(&self) -> QueryOptions {

@@ -15,6 +15,7 @@
 //! - **LDCT dose compliance**: low-dose screening series with CTDIvol within the limit /
 //!   screening series with a standard-size patient and a CTDIvol.
 
+use mira_store::SiteFilter;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -312,14 +313,37 @@ impl QcStore {
         Ok(out)
     }
 
-    /// Indicators for `from..=to` (YYYY-MM-DD), grouped.
+    /// Indicators for `from..=to` (YYYY-MM-DD), grouped, over every site.
     pub async fn indicators(
         &self,
         from: &str,
         to: &str,
         group_by: GroupBy,
     ) -> Result<Indicators, StoreError> {
+        self.indicators_within(from, to, group_by, &SiteFilter::All)
+            .await
+    }
+
+    /// [`indicators`](Self::indicators) over the studies of `sites` only (a site's QC
+    /// officer sees the site's own indicators).
+    pub async fn indicators_within(
+        &self,
+        from: &str,
+        to: &str,
+        group_by: GroupBy,
+        sites: &SiteFilter,
+    ) -> Result<Indicators, StoreError> {
         let (from, to) = (parse_day(from)?, parse_day(to)?);
+        // integers only, so formatting them into the SQL is safe
+        let within = |column: &str| match sites {
+            SiteFilter::All => String::new(),
+            SiteFilter::Only(ids) if ids.is_empty() => " AND 0".to_string(),
+            SiteFilter::Only(ids) => format!(
+                " AND {column} IN (SELECT study_instance_uid FROM studies WHERE site_pk IN ({}))",
+                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        let (within_r, within_plain) = (within("r.study_instance_uid"), within("study_instance_uid"));
         let g = group_by.column();
         let mut groups: BTreeMap<String, GroupIndicators> = BTreeMap::new();
         let blank = |name: String| GroupIndicators {
@@ -344,7 +368,7 @@ impl QcStore {
                 FROM qc_results r
                 LEFT JOIN (SELECT result_pk, count(*) AS n FROM qc_checks WHERE status = 'fail'
                            GROUP BY result_pk) f ON f.result_pk = r.id
-                WHERE r.performed_on BETWEEN ? AND ?
+                WHERE r.performed_on BETWEEN ? AND ?{within_r}
                 GROUP BY r.study_instance_uid)
              GROUP BY grp"
         )))
@@ -364,7 +388,7 @@ impl QcStore {
             "SELECT coalesce({g}, '(unknown)') AS grp, count(*),
                     count(*) - count(DISTINCT study_instance_uid || char(31) || view_key)
              FROM qc_results
-             WHERE level = 'instance' AND view_key IS NOT NULL AND performed_on BETWEEN ? AND ?
+             WHERE level = 'instance' AND view_key IS NOT NULL AND performed_on BETWEEN ? AND ?{within_plain}
              GROUP BY grp"
         )))
         .bind(&from)
@@ -383,7 +407,7 @@ impl QcStore {
             "SELECT coalesce(r.{g}, '(unknown)') AS grp, c.rule_id, count(*),
                     sum(c.status = 'pass'), sum(c.status IN ('pass', 'fail', 'warning'))
              FROM qc_checks c JOIN qc_results r ON c.result_pk = r.id
-             WHERE r.performed_on BETWEEN ? AND ?
+             WHERE r.performed_on BETWEEN ? AND ?{within_r}
              GROUP BY grp, c.rule_id ORDER BY grp, c.rule_id"
         )))
         .bind(&from)

@@ -38,6 +38,8 @@ pub struct StagedInstance {
     pub size_bytes: u64,
     /// `import` or the calling AE title.
     pub received_from: String,
+    /// Code of the site that sent it; a new study belongs to the site that first sends it.
+    pub site: Option<String>,
 }
 
 /// What became of one staged instance.
@@ -201,6 +203,7 @@ impl Archive {
                         staged.dataset_offset,
                         staged.size_bytes,
                         staged.received_from,
+                        staged.site,
                     ));
                 }
                 outcomes.push(outcome);
@@ -212,12 +215,13 @@ impl Archive {
                 let dirs = std::mem::take(&mut dirs);
                 tokio::task::spawn_blocking(move || blobs.make_durable(&dirs))
             });
-            for (attributes, key, dataset_offset, size_bytes, received_from) in &accepted {
+            for (attributes, key, dataset_offset, size_bytes, received_from, site) in &accepted {
                 let location = NewLocation {
                     key,
                     dataset_offset: *dataset_offset,
                     size_bytes: *size_bytes,
                     received_from,
+                    site: site.as_deref(),
                 };
                 upsert_instance(&mut tx, attributes, &location).await?;
             }

@@ -141,9 +141,21 @@ pub(crate) struct NewLocation<'a> {
     pub dataset_offset: u64,
     pub size_bytes: u64,
     pub received_from: &'a str,
+    pub site: Option<&'a str>,
 }
 
 impl Catalogue {
+    /// The site of a study: `Ok(None)` for an unknown study, `Ok(Some(None))` for a study of
+    /// no site.
+    pub async fn study_site(&self, study_uid: &str) -> Result<Option<Option<i64>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT site_pk FROM studies WHERE study_instance_uid = ?")
+                .bind(study_uid)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// Opens (creating if needed) the SQLite catalogue at `path` and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
@@ -344,9 +356,12 @@ pub(crate) async fn upsert_instance(
     let s = &attrs.study;
     let study_pk: i64 = sqlx::query(
         "INSERT INTO studies (study_instance_uid, patient_pk, study_date, study_time, accession_number, study_id,
-            referring_physician_name, study_description, patient_age, patient_size, patient_weight, institution_name)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            referring_physician_name, study_description, patient_age, patient_size, patient_weight, institution_name,
+            site_pk)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT id FROM sites WHERE code = ?))
          ON CONFLICT (study_instance_uid) DO UPDATE SET
+            -- a study stays with the site that first sent it
+            site_pk = COALESCE(studies.site_pk, excluded.site_pk),
             patient_pk = excluded.patient_pk,
             study_date = excluded.study_date,
             study_time = excluded.study_time,
@@ -373,6 +388,7 @@ pub(crate) async fn upsert_instance(
     .bind(s.patient_size)
     .bind(s.patient_weight)
     .bind(&s.institution_name)
+    .bind(location.site)
     .fetch_one(&mut **tx)
     .await?
     .get(0);

@@ -38,4 +38,5 @@ pub use catalogue::{Catalogue, InstanceLocation, PatientRow, SeriesRow, StudyRow
 pub use error::StoreError;
 pub use query::{
     Level, Match, MatchValue, Matcher, Query, QueryError, QueryFailure, QueryOptions, Scope,
+    SiteFilter,
 };

@@ -667,6 +667,31 @@ pub struct Query {
     pub offset: u32,
     /// Matching options.
     pub options: QueryOptions,
+    /// The sites whose studies the asker may see.
+    pub sites: SiteFilter,
+}
+
+/// Which sites' studies a query or retrieve may reach: site isolation, applied in the SQL of
+/// every query and retrieve so that no caller can forget it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "sites", content = "ids")]
+pub enum SiteFilter {
+    /// Every study, including those of no site (imported without one). For regional roles
+    /// granted everything, and for mira's own work (QC, analysis).
+    #[default]
+    All,
+    /// Only studies of these sites (`sites.id`); studies of no site are not included.
+    Only(Vec<i64>),
+}
+
+impl SiteFilter {
+    /// Whether a study of `site` (its `site_pk`) is within the filter.
+    pub fn allows(&self, site: Option<i64>) -> bool {
+        match self {
+            SiteFilter::All => true,
+            SiteFilter::Only(ids) => site.is_some_and(|s| ids.contains(&s)),
+        }
+    }
 }
 
 /// One attribute of a match.
@@ -718,6 +743,7 @@ impl Query {
             limit: None,
             offset: 0,
             options: QueryOptions::default(),
+            sites: SiteFilter::All,
         }
     }
 
@@ -821,6 +847,25 @@ impl Query {
 
     fn push_where(&self, sql: &mut QueryBuilder<Sqlite>) -> Result<(), QueryError> {
         sql.push(" WHERE 1");
+        if let SiteFilter::Only(ids) = &self.sites {
+            if ids.is_empty() {
+                sql.push(" AND 0");
+            } else {
+                sql.push(match self.level {
+                    // a patient is visible through a visible study
+                    Level::Patient => " AND p.id IN (SELECT x.patient_pk FROM studies x WHERE x.site_pk IN (",
+                    _ => " AND st.site_pk IN (",
+                });
+                let mut list = sql.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                sql.push(match self.level {
+                    Level::Patient => "))",
+                    _ => ")",
+                });
+            }
+        }
         for (tag, matcher) in &self.keys {
             let attribute = self.check(*tag)?;
             if !attribute.is_matchable() || *matcher == Matcher::Universal {
@@ -1094,7 +1139,19 @@ impl Catalogue {
 
     /// Where the instances of a study, series or instance are.
     pub async fn locate(&self, scope: &Scope) -> Result<Vec<InstanceLocation>, StoreError> {
-        self.locate_matches(&Query::for_scope(scope))
+        self.locate_within(scope, &SiteFilter::All).await
+    }
+
+    /// [`locate`](Self::locate), restricted to the studies of `sites`: a study outside them
+    /// is as absent as an unknown one.
+    pub async fn locate_within(
+        &self,
+        scope: &Scope,
+        sites: &SiteFilter,
+    ) -> Result<Vec<InstanceLocation>, StoreError> {
+        let mut query = Query::for_scope(scope);
+        query.sites = sites.clone();
+        self.locate_matches(&query)
             .await
             .map_err(|e| match e {
                 QueryFailure::Store(e) => e,

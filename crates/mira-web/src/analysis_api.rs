@@ -15,19 +15,32 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use mira_analysis::{JobQueue, JobState, QueueError};
+use mira_store::Catalogue;
 use serde::Deserialize;
 
 use crate::Problem;
 
 /// The analysis routes, with their state applied (merge them into any router).
-pub fn analysis_routes(queue: JobQueue) -> Router {
+pub fn analysis_routes(queue: JobQueue, catalogue: Catalogue) -> Router {
     Router::new()
         .route("/api/analysis/studies/{study_uid}", get(study))
         .route("/api/analysis/jobs", get(jobs))
-        .with_state(queue)
+        .with_state((queue, catalogue))
 }
 
-async fn study(State(queue): State<JobQueue>, Path(study_uid): Path<String>) -> Response {
+async fn study(
+    State((queue, catalogue)): State<(JobQueue, Catalogue)>,
+    Path(study_uid): Path<String>,
+) -> Response {
+    match catalogue.study_site(&study_uid).await {
+        Ok(Some(site)) if crate::auth::caller_sees(site) => {}
+        // another site's study is as unknown as a missing one
+        Ok(_) => return Problem::not_found("no such study in the archive").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "analysis api: catalogue error");
+            return Problem::internal("the catalogue could not be read").into_response();
+        }
+    }
     match queue.for_study(&study_uid).await {
         Ok(jobs) if jobs.is_empty() => Problem::new(
             StatusCode::NOT_FOUND,
@@ -50,7 +63,10 @@ struct JobsQuery {
     limit: Option<u32>,
 }
 
-async fn jobs(State(queue): State<JobQueue>, Query(q): Query<JobsQuery>) -> Response {
+async fn jobs(
+    State((queue, _)): State<(JobQueue, Catalogue)>,
+    Query(q): Query<JobsQuery>,
+) -> Response {
     let state = match q.state.as_deref().map(JobState::parse) {
         None => None,
         Some(Some(state)) => Some(state),

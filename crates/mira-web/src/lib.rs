@@ -17,6 +17,12 @@
 //! | `GET /api/qc/...` | QC indicators and study results (`qc_api`) |
 //! | `GET /api/analysis/...` | AI results of a study and the analysis job queue (`analysis_api`) |
 //!
+//! | `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me` | sessions (`auth`) |
+//!
+//! Every path but `/healthz`, `/readyz` and the login needs a token (`auth`): `401` without
+//! one, `403` when the caller's roles lack the permission the path needs, and every query and
+//! retrieve reaches only the studies of the caller's sites.
+//!
 //! CORS is off unless `[http.cors] allowed_origins` names origins (see [`CorsConfig`]).
 //!
 //! Invariant: this is the only crate that depends on axum/hyper and the only one that shapes
@@ -43,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 mod analysis_api;
+pub mod auth;
 mod qc_api;
 pub use analysis_api::analysis_routes;
 pub use dicomweb::DicomWebConfig;
@@ -56,15 +63,26 @@ pub struct WebState {
     pub ingest: Ingest,
     /// The HTTP settings.
     pub config: Arc<WebConfig>,
+    /// Accounts and tokens; `None` serves everything to everyone (library use and this
+    /// crate's tests only: `mira serve` always has a directory).
+    pub directory: Option<mira_access::Directory>,
 }
 
 impl WebState {
-    /// State over `ingest` with `config`.
+    /// State over `ingest` with `config`, without access control.
     pub fn new(ingest: Ingest, config: WebConfig) -> Self {
         WebState {
             ingest,
             config: Arc::new(config),
+            directory: None,
         }
+    }
+
+    /// The same state with access control: every request but the health checks and the
+    /// login must carry a valid token.
+    pub fn with_access(mut self, directory: mira_access::Directory) -> Self {
+        self.directory = Some(directory);
+        self
     }
 }
 
@@ -151,21 +169,29 @@ impl CorsConfig {
 /// route sets join with `Router::merge` before the state is applied.
 pub fn router(state: WebState) -> Result<Router, ConfigError> {
     let cors = state.config.cors.layer()?;
-    let qc = qc_routes(mira_qc::store::QcStore::new(
-        state.ingest.archive().catalogue.pool().clone(),
-    ));
-    let analysis = analysis_routes(mira_analysis::JobQueue::new(
-        state.ingest.archive().catalogue.pool().clone(),
-    ));
+    let qc = qc_routes(
+        mira_qc::store::QcStore::new(state.ingest.archive().catalogue.pool().clone()),
+        state.ingest.archive().catalogue.clone(),
+    );
+    let analysis = analysis_routes(
+        mira_analysis::JobQueue::new(state.ingest.archive().catalogue.pool().clone()),
+        state.ingest.archive().catalogue.clone(),
+    );
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .merge(dicomweb::routes())
+        .merge(auth::auth_routes())
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone())
         .merge(qc)
-        .merge(analysis);
+        .merge(analysis)
+        // after every route set is merged, so that none escapes it
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::authenticate,
+        ));
     Ok(match cors {
         Some(layer) => app.layer(layer),
         None => app,

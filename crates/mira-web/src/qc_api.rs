@@ -14,16 +14,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use mira_qc::store::{GroupBy, QcStore, StoreError};
+use mira_store::Catalogue;
 use serde::Deserialize;
 
 use crate::Problem;
 
 /// The QC routes, with their state applied (merge them into any router).
-pub fn qc_routes(store: QcStore) -> Router {
+pub fn qc_routes(store: QcStore, catalogue: Catalogue) -> Router {
     Router::new()
         .route("/api/qc/indicators", get(indicators))
         .route("/api/qc/studies/{study_uid}", get(study))
-        .with_state(store)
+        .with_state((store, catalogue))
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +35,10 @@ struct IndicatorQuery {
     group_by: Option<String>,
 }
 
-async fn indicators(State(store): State<QcStore>, Query(q): Query<IndicatorQuery>) -> Response {
+async fn indicators(
+    State((store, _)): State<(QcStore, Catalogue)>,
+    Query(q): Query<IndicatorQuery>,
+) -> Response {
     let (Some(from), Some(to)) = (q.from, q.to) else {
         return Problem::new(
             StatusCode::BAD_REQUEST,
@@ -55,13 +59,27 @@ async fn indicators(State(store): State<QcStore>, Query(q): Query<IndicatorQuery
             .into_response();
         }
     };
-    match store.indicators(&from, &to, group_by).await {
+    // the caller's sites only
+    let sites = crate::auth::caller_sites();
+    match store.indicators_within(&from, &to, group_by, &sites).await {
         Ok(ind) => Json(ind).into_response(),
         Err(e) => store_problem(&e),
     }
 }
 
-async fn study(State(store): State<QcStore>, Path(study_uid): Path<String>) -> Response {
+async fn study(
+    State((store, catalogue)): State<(QcStore, Catalogue)>,
+    Path(study_uid): Path<String>,
+) -> Response {
+    match catalogue.study_site(&study_uid).await {
+        Ok(Some(site)) if crate::auth::caller_sees(site) => {}
+        // another site's study is as unknown as a missing one
+        Ok(_) => return Problem::not_found("no such study in the archive").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "qc api: catalogue error");
+            return Problem::internal("the catalogue could not be read").into_response();
+        }
+    }
     match store.study_results(&study_uid).await {
         Ok(results) if results.is_empty() => Problem::new(
             StatusCode::NOT_FOUND,

@@ -29,6 +29,11 @@ pub struct ImportArgs {
     /// Output format of the summary.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
+    /// Code of the site the files come from: new studies belong to it (see `mira access
+    /// apply`). Without it, new studies belong to no site and only principals granted every
+    /// site see them.
+    #[arg(long)]
+    site: Option<String>,
 }
 
 /// What an import did, file by file where it matters.
@@ -64,6 +69,12 @@ pub struct Rejection {
 pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let files = collect_files(&args.paths)?;
     let ingest = config.open_ingest().await?;
+    if let Some(site) = &args.site {
+        mira_access::Directory::new(ingest.archive().catalogue.pool().clone())
+            .site_id(site)
+            .await
+            .with_context(|| format!("--site {site}: add the site first with `mira access apply`"))?;
+    }
 
     let progress = ProgressBar::new(files.len() as u64);
     progress.set_style(
@@ -78,8 +89,9 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let mut results = futures::stream::iter(files)
         .map(|path| {
             let ingest = ingest.clone();
+            let site = args.site.clone();
             async move {
-                let result = import_one(&ingest, &path, skip_non_dicom).await;
+                let result = import_one(&ingest, &path, skip_non_dicom, site.as_deref()).await;
                 (path, result)
             }
         })
@@ -146,11 +158,12 @@ async fn import_one(
     ingest: &Ingest,
     path: &Path,
     skip_non_dicom: bool,
+    site: Option<&str>,
 ) -> Result<Option<Outcome>, IngestError> {
     if skip_non_dicom && !has_dicm_prefix(path) {
         return Ok(None);
     }
-    Ok(Some(ingest.import_file(path).await?.outcome))
+    Ok(Some(ingest.import_file_for(path, site).await?.outcome))
 }
 
 fn has_dicm_prefix(path: &Path) -> bool {

@@ -1,6 +1,7 @@
 //! `mira`: the command-line entry point. Flags → configuration → wiring → subcommand; the
 //! work itself lives in the library crates.
 
+mod access;
 mod analyzers;
 mod config;
 mod import;
@@ -40,6 +41,10 @@ enum Command {
     Ls(ls::LsArgs),
     /// Imaging QC: check files and folders offline, or report indicators (`mira qc report`).
     Qc(qc::QcArgs),
+    /// Sites, AE titles and users: `mira access apply FILE`.
+    Access(access::AccessArgs),
+    /// API tokens: `mira token create USER`.
+    Token(access::TokenArgs),
     /// Fill the catalogue with synthetic studies for benchmarks (see bench/README.md).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -90,6 +95,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ls(args) => ls::run(config, args).await,
         Command::Qc(args) => qc::run(config, args).await,
         Command::Synth(args) => synth::run(config, args).await,
+        Command::Access(args) => access::run_access(config, args).await,
+        Command::Token(args) => access::run_token(config, args).await,
     }
 }
 

@@ -55,7 +55,12 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     println!("mira listening dimse={dimse_addr} http={http_addr}");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let scp = Arc::new(Scp::new(config.dimse.clone(), ingest.clone()));
+    let directory = mira_access::Directory::new(ingest.archive().catalogue.pool().clone());
+    let scp = Arc::new(Scp::with_access(
+        config.dimse.clone(),
+        ingest.clone(),
+        directory.clone(),
+    ));
     // subscribed before anything can be stored
     let qc = (config.qc.enabled)
         .then(|| mira_qc::worker::spawn(&ingest, qc_config, shutdown_rx.clone()));
@@ -81,7 +86,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
             cors: config.http.cors.clone(),
             dicomweb: config.http.dicomweb.clone(),
         },
-    );
+    )
+    .with_access(directory);
     let http = tokio::spawn(mira_web::serve(http_listener, web, async move {
         let _ = http_shutdown.changed().await;
     }));

@@ -526,7 +526,10 @@ fn stow_reports_each_failed_instance_with_its_reason() {
         server.http_addr(),
         "POST",
         "/dicom-web/studies",
-        &[("Content-Type", "application/dicom+json")],
+        &[
+            ("Content-Type", "application/dicom+json"),
+            ("Authorization", &server.bearer()),
+        ],
         b"[]",
     );
     assert_problem(&json, 415);
@@ -534,10 +537,13 @@ fn stow_reports_each_failed_instance_with_its_reason() {
         server.http_addr(),
         "POST",
         "/dicom-web/studies",
-        &[(
-            "Content-Type",
-            "multipart/related; type=\"application/dicom\"; boundary=xyz",
-        )],
+        &[
+            (
+                "Content-Type",
+                "multipart/related; type=\"application/dicom\"; boundary=xyz",
+            ),
+            ("Authorization", &server.bearer()),
+        ],
         b"no boundary here",
     );
     assert_problem(&broken, 400);
@@ -730,6 +736,8 @@ fn dicomweb_client_stores_searches_and_retrieves() {
         .arg(script)
         .arg("--url")
         .arg(format!("http://{}/dicom-web", server.http_addr()))
+        .arg("--token")
+        .arg(server.token())
         // explicit LE, implicit LE, RLE, JPEG 2000
         .args([&files[0], &files[1], &files[3], &files[8]]);
     let out = run(command, Duration::from_secs(300));

@@ -102,7 +102,8 @@ fn http_get(server: &Server, path: &str) -> (u16, String) {
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: mira\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: mira\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+        server.bearer()
     )
     .unwrap();
     let mut response = String::new();
@@ -152,7 +153,8 @@ fn a_ct_series_stored_by_the_server_gets_qc_results_in_the_http_api() {
     assert_eq!(status, 404, "{body}");
     let problem: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(problem["status"], 404);
-    assert_eq!(problem["title"], "No QC results");
+    // an unknown study (like another site's) is simply not found
+    assert_eq!(problem["title"], "Not found");
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let results = loop {

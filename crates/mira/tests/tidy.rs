@@ -57,17 +57,36 @@ fn dependencies_point_one_way() {
         ("mira-dicom", &[]),
         ("mira-store", &["mira-dicom"]),
         ("mira-ingest", &["mira-dicom", "mira-store"]),
-        ("mira-net", &["mira-dicom", "mira-ingest", "mira-store"]),
+        ("mira-access", &["mira-store"]),
+        (
+            "mira-net",
+            &["mira-dicom", "mira-ingest", "mira-store", "mira-access"],
+        ),
         ("mira-qc", &["mira-dicom", "mira-store", "mira-ingest"]),
+        ("mira-analysis", &["mira-store", "mira-ingest"]),
         (
             "mira-web",
-            &["mira-dicom", "mira-ingest", "mira-store", "mira-qc"],
+            &[
+                "mira-dicom",
+                "mira-ingest",
+                "mira-store",
+                "mira-qc",
+                "mira-access",
+                "mira-analysis",
+            ],
         ),
         ("mira-models", &[]),
         ("mira-testdata", &[]),
         ("mira-clinical", &[]),
+        ("mira-sr", &[]),
     ];
     let deps = workspace_dependencies();
+    for krate in deps.keys().filter(|k| *k != "mira") {
+        assert!(
+            allowed.iter().any(|(name, _)| name == krate),
+            "{krate} is not in this test's map of allowed dependencies: add it"
+        );
+    }
     for (krate, internal) in allowed {
         let declared = deps
             .get(*krate)

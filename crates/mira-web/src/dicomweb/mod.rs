@@ -157,7 +157,9 @@ pub(crate) async fn locate(
     archive: &Archive,
     scope: &Scope,
 ) -> Result<Vec<InstanceLocation>, Problem> {
-    let found = archive.catalogue.locate(scope).await.map_err(|e| {
+    // site isolation: a study of another site is as absent as an unknown one
+    let sites = crate::auth::caller_sites();
+    let found = archive.catalogue.locate_within(scope, &sites).await.map_err(|e| {
         tracing::error!(error = %e, "catalogue lookup failed");
         Problem::internal("the catalogue could not be read")
     })?;

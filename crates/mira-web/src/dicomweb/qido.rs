@@ -299,6 +299,7 @@ async fn search_inner(
         client_limit,
         mut warnings,
     } = parse_search(config, level, study.as_deref(), series.as_deref(), params)?;
+    query.sites = crate::auth::caller_sites();
     let limit = query.limit.unwrap_or(config.qido_max_limit);
     // one more than the limit tells whether the server cut the results
     query.limit = Some(limit.saturating_add(1));

@@ -476,6 +476,7 @@ async fn store_part(
         key: digest.finish(),
         dataset_offset: head.dataset_offset,
         received_from: "stow-rs".to_string(),
+        site: crate::auth::caller_site_code(),
         expected: None,
     };
     match state.ingest.accept(receipt).await {

@@ -244,9 +244,21 @@ pub fn pynetdicom_script() -> PathBuf {
 /// Runs the pynetdicom query/retrieve peer, `tests/peers/qr_peer.py ARGS...`, to success
 /// (10 minutes at most) and returns its JSON lines.
 pub fn qr_peer(python: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    qr_peer_with_token(python, args, None)
+}
+
+/// [`qr_peer`] with a bearer token for its HTTP requests (`MIRA_TOKEN`).
+pub fn qr_peer_with_token(
+    python: &Path,
+    args: &[&str],
+    token: Option<&str>,
+) -> Vec<serde_json::Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qr_peer.py");
     let mut command = Command::new(python);
     command.arg(script).args(args);
+    if let Some(token) = token {
+        command.env("MIRA_TOKEN", token);
+    }
     let out = run(command, Duration::from_secs(600));
     out.assert_success();
     json_lines(&out.stdout)
@@ -268,6 +280,8 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
 pub struct Server {
     root: TempDir,
     data_dir: PathBuf,
+    /// An API token of `tester`, who holds every role on every site.
+    token: String,
     log_path: PathBuf,
     env: Vec<(String, String)>,
     child: Option<Child>,
@@ -301,9 +315,53 @@ impl Server {
             child: None,
             dimse_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: String::new(),
         };
+        server.provision();
         server.spawn();
         server
+    }
+
+    /// Registers the AE titles the tests' peers call from (dcmtk's and pynetdicom's
+    /// defaults and the suites' own) to a regional test site that sees every site, and
+    /// a user `tester` holding every role there, with an API token. Access control is
+    /// always on; the permission matrix test (tests/access.rs) provisions its own sites.
+    fn provision(&mut self) {
+        let mut file = String::from(
+            "[[site]]\ncode = \"test-region\"\nname = \"Test region\"\nkind = \"regional\"\n",
+        );
+        let mut titles: Vec<String> = [
+            "ECHOSCU", "STORESCU", "FINDSCU", "MOVESCU", "GETSCU", "QRPEER", "PYNETDICOM",
+            "MODALITY", "MODALITY1", "BENCHSCU",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        titles.extend((0..32).map(|n| format!("SENDER{n}")));
+        titles.extend((0..32).map(|n| format!("PEER{n}")));
+        for title in titles {
+            file.push_str(&format!(
+                "[[ae]]\ntitle = \"{title}\"\nsite = \"test-region\"\nall_sites = true\n"
+            ));
+        }
+        file.push_str(
+            "[[user]]\nusername = \"tester\"\ndisplay_name = \"Test user\"\n\
+             roles = [\"admin\", \"radiologist\", \"technologist\", \"qc-officer\", \"data-steward\", \"researcher\"]\n\
+             site = \"test-region\"\nall_sites = true\npassword = \"tester-password\"\n",
+        );
+        let path = self.root.path().join("access.toml");
+        fs::write(&path, file).expect("write access.toml");
+        self.token = provision_access(&self.data_dir, &path, "tester");
+    }
+
+    /// `Bearer …` for the test user's token.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// The test user's API token.
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     fn spawn(&mut self) {
@@ -1170,9 +1228,19 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 impl Server {
-    /// A GET on the HTTP port.
+    /// A GET on the HTTP port, as the test user unless `headers` carry an Authorization.
     pub fn get(&self, target: &str, headers: &[(&str, &str)]) -> HttpResponse {
-        http(self.http_addr, "GET", target, headers, b"")
+        let bearer = self.bearer();
+        http(self.http_addr, "GET", target, &self.with_auth(headers, &bearer), b"")
+    }
+
+    /// `headers` plus the test user's Authorization, unless they carry one.
+    pub fn with_auth<'a>(&self, headers: &[(&'a str, &'a str)], bearer: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut out = headers.to_vec();
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
+            out.push(("Authorization", bearer));
+        }
+        out
     }
 
     /// STOW-RS of whole files to `target` (`/dicom-web/studies[/{study}]`).
@@ -1199,10 +1267,32 @@ impl Server {
             &[
                 ("Content-Type", &content_type),
                 ("Accept", "application/dicom+json"),
+                ("Authorization", &self.bearer()),
             ],
             &body,
         )
     }
+}
+
+/// Applies an access file to the archive in `data_dir` with `mira access apply`, then issues
+/// an API token for `user` and returns it.
+pub fn provision_access(data_dir: &Path, file: &Path, user: &str) -> String {
+    let mira = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mira"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("MIRA") {
+                command.env_remove(name);
+            }
+        }
+        command.arg("--data-dir").arg(data_dir).args(args);
+        let out = run(command, Duration::from_secs(60));
+        out.assert_success();
+        out.stdout
+    };
+    mira(&["access", "apply", file.to_str().expect("UTF-8 path")]);
+    mira(&["token", "create", user, "--label", "tests"])
+        .trim()
+        .to_string()
 }
 
 /// `python3`, when it can import dicomweb_client and pydicom; otherwise skip.

@@ -30,6 +30,7 @@ def check(name, ok, **details):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
+    parser.add_argument("--token", help="bearer token for mira")
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
 
@@ -37,7 +38,8 @@ def main():
     by_sop = {d.SOPInstanceUID: d for d in originals}
     study = originals[0].StudyInstanceUID
     series = originals[0].SeriesInstanceUID
-    client = DICOMwebClient(url=args.url)
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
+    client = DICOMwebClient(url=args.url, headers=headers)
 
     # STOW-RS
     report = client.store_instances(datasets=originals)

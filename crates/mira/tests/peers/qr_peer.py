@@ -17,6 +17,7 @@ suite, which runs the same queries against both archives).
     qr_peer.py upload URL FILE...                   POST each file to URL (Orthanc's
         /instances); prints {"stored": n, "failed": n}
     qr_peer.py qido BASE QUERIES.json               the same queries as QIDO-RS searches
+        (with Authorization: Bearer $MIRA_TOKEN when set)
         (BASE/studies, /series or /instances; PATIENT level is skipped); one JSON line each:
         {"index": i, "status": HTTP status, "matches": [[unique key], ...]}
 
@@ -234,7 +235,10 @@ def qido(base, queries_path):
         params = {k: v.replace("\\", ",") for k, v in q.get("keys", {}).items()}
         params["limit"] = "100000"
         url = base.rstrip("/") + "/" + QIDO_RESOURCE[level] + "?" + urllib.parse.urlencode(params)
-        request = urllib.request.Request(url, headers={"Accept": "application/dicom+json"})
+        headers = {"Accept": "application/dicom+json"}
+        if os.environ.get("MIRA_TOKEN"):
+            headers["Authorization"] = "Bearer " + os.environ["MIRA_TOKEN"]
+        request = urllib.request.Request(url, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 status = response.status

@@ -1,0 +1,303 @@
+//! Authentication and authorisation at the HTTP edge.
+//!
+//! Every request except the health checks and the login carries a token: `Authorization:
+//! Bearer <token>` (API tokens, sessions) or the `mira_session` cookie the login sets for the
+//! browser. [`authenticate`] turns it into a [`Principal`], refuses with `401` (no or bad
+//! token) or `403` (a permission the principal lacks, decided per path by [`requirement`]),
+//! and runs the handler with the principal in scope. The site filter of every query and
+//! retrieve comes from [`caller_sites`], which fails closed: no principal, no studies.
+//!
+//! | Path | Answers |
+//! |---|---|
+//! | `POST /api/auth/login` | `{"username","password"}` → `{"token","expires_at","user"}` and the session cookie; `401` on bad credentials |
+//! | `POST /api/auth/logout` | revokes the token of the request |
+//! | `GET /api/auth/me` | the caller: identity, roles, permissions, site |
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use mira_access::{AccessError, Identity, Permission, Principal, SiteRef, TokenKind};
+use mira_store::SiteFilter;
+use serde::Deserialize;
+
+use crate::{Problem, WebState};
+
+tokio::task_local! {
+    static CALLER: Arc<Principal>;
+}
+
+/// The principal of the request being handled.
+pub(crate) fn caller() -> Option<Arc<Principal>> {
+    CALLER.try_with(Arc::clone).ok()
+}
+
+/// The sites whose studies the request may reach; none outside a request (fail closed).
+pub(crate) fn caller_sites() -> SiteFilter {
+    caller().map_or(SiteFilter::Only(Vec::new()), |p| p.scope.clone())
+}
+
+/// The code of the caller's site, for what it stores (none without access control).
+pub(crate) fn caller_site_code() -> Option<String> {
+    caller()
+        .filter(|p| p.site.id > 0)
+        .map(|p| p.site.code.clone())
+}
+
+/// Whether the caller may see a study of `site_pk` (`None`: a study of no site).
+pub(crate) fn caller_sees(site_pk: Option<i64>) -> bool {
+    caller_sites().allows(site_pk)
+}
+
+/// How long a login session lasts.
+pub const SESSION_SECS: u64 = 12 * 3600;
+const COOKIE: &str = "mira_session";
+
+/// What a path requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Nothing (health checks, login).
+    Public,
+    /// Any authenticated principal.
+    Authenticated,
+    /// This permission.
+    Permission(Permission),
+}
+
+/// The permission a request needs, by method and path: one table for the whole edge, so
+/// that what each path demands can be read (and tested) in one place.
+pub fn requirement(method: &Method, path: &str) -> Requirement {
+    use Permission::*;
+    let path = path.trim_end_matches('/');
+    if path == "/healthz" || path == "/readyz" || path == "/api/auth/login" {
+        return Requirement::Public;
+    }
+    if let Some(rest) = path.strip_prefix("/dicom-web") {
+        if method == Method::POST {
+            return Requirement::Permission(Store);
+        }
+        // QIDO-RS: a search ends in a collection (`/studies`, `…/series`, `…/instances`)
+        let last = rest.rsplit('/').next().unwrap_or_default();
+        return if matches!(last, "studies" | "series" | "instances") {
+            Requirement::Permission(Query)
+        } else {
+            Requirement::Permission(Retrieve)
+        };
+    }
+    if path.starts_with("/api/qc/") {
+        return Requirement::Permission(ReadQc);
+    }
+    if path == "/api/analysis/jobs" {
+        return Requirement::Permission(ManageJobs);
+    }
+    if path.starts_with("/api/analysis/") {
+        return Requirement::Permission(ReadAnalysis);
+    }
+    if path.starts_with("/api/admin/") {
+        return Requirement::Permission(ManageAccess);
+    }
+    Requirement::Authenticated
+}
+
+/// The token of a request: the bearer token, else the session cookie.
+fn token_of(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+fn unauthorized(detail: &'static str) -> Response {
+    let mut response =
+        Problem::new(StatusCode::UNAUTHORIZED, "Authentication required", detail).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"mira\""),
+    );
+    response
+}
+
+/// A principal that may do anything on every site: what the edge runs as when it was built
+/// without a directory (library use and tests of this crate; `mira serve` always has one).
+fn unrestricted() -> Principal {
+    Principal {
+        identity: Identity::User {
+            id: 0,
+            username: "unrestricted".into(),
+        },
+        roles: Default::default(),
+        permissions: [
+            Permission::Query,
+            Permission::Retrieve,
+            Permission::Store,
+            Permission::ReadQc,
+            Permission::ReadAnalysis,
+            Permission::Sign,
+            Permission::ManageAccess,
+            Permission::ReadAudit,
+            Permission::ManageJobs,
+            Permission::ReleaseDatasets,
+            Permission::RequestDatasets,
+        ]
+        .into_iter()
+        .collect(),
+        site: SiteRef {
+            id: 0,
+            code: String::new(),
+        },
+        scope: SiteFilter::All,
+    }
+}
+
+/// The middleware: authenticate, authorise, then run the handler as the principal.
+pub async fn authenticate(State(state): State<WebState>, request: Request, next: Next) -> Response {
+    let needed = requirement(request.method(), request.uri().path());
+    if needed == Requirement::Public {
+        return next.run(request).await;
+    }
+    let principal = match &state.directory {
+        None => unrestricted(),
+        Some(directory) => {
+            let Some(token) = token_of(request.headers()) else {
+                return unauthorized("send a bearer token (Authorization: Bearer …) or log in");
+            };
+            match directory.principal_for_token(&token).await {
+                Ok(p) => p,
+                Err(AccessError::InvalidToken) => {
+                    return unauthorized("the token is unknown, expired or revoked");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot check a token");
+                    return Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Directory unavailable",
+                        "the credential could not be checked",
+                    )
+                    .into_response();
+                }
+            }
+        }
+    };
+    if let Requirement::Permission(permission) = needed
+        && !principal.can(permission)
+    {
+        tracing::info!(
+            user = principal.name(),
+            ?permission,
+            "request refused: permission missing"
+        );
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "this needs the {} permission, which your roles do not give",
+                serde_json::to_value(permission)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        )
+        .into_response();
+    }
+    CALLER.scope(Arc::new(principal), next.run(request)).await
+}
+
+/// The login, logout and `me` routes.
+pub fn auth_routes() -> Router<WebState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/me", get(me))
+}
+
+#[derive(Debug, Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(State(state): State<WebState>, body: Option<Json<Login>>) -> Response {
+    let Some(directory) = &state.directory else {
+        return Problem::not_found("this server has no accounts").into_response();
+    };
+    let Some(Json(login)) = body else {
+        return Problem::bad_request("send {\"username\": …, \"password\": …} as JSON")
+            .into_response();
+    };
+    let principal = match directory.authenticate(&login.username, &login.password).await {
+        Ok(p) => p,
+        Err(AccessError::InvalidCredentials) => {
+            tracing::info!("login refused");
+            return Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "Login failed",
+                "invalid username or password",
+            )
+            .into_response();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "login failed");
+            return Problem::internal("the login could not be checked").into_response();
+        }
+    };
+    let Some(user_id) = principal.user_id() else {
+        return Problem::internal("not a user").into_response();
+    };
+    match directory
+        .issue_token(user_id, TokenKind::Session, "login", SESSION_SECS)
+        .await
+    {
+        Ok(token) => {
+            tracing::info!(user = principal.name(), "login");
+            let cookie = format!(
+                "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
+            );
+            (
+                [(header::SET_COOKIE, cookie)],
+                Json(serde_json::json!({
+                    "token": token,
+                    "expires_in": SESSION_SECS,
+                    "user": principal,
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot issue a session");
+            Problem::internal("the session could not be created").into_response()
+        }
+    }
+}
+
+async fn logout(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    if let (Some(directory), Some(token)) = (&state.directory, token_of(&headers))
+        && let Err(e) = directory.revoke_token(&token).await
+    {
+        tracing::error!(error = %e, "cannot revoke a token");
+        return Problem::internal("the session could not be ended").into_response();
+    }
+    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response()
+}
+
+async fn me() -> Response {
+    match caller() {
+        Some(p) => Json(serde_json::json!(*p)).into_response(),
+        None => unauthorized("no principal"),
+    }
+}
