@@ -72,7 +72,7 @@ impl SrDocument {
             .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
             .implementation_version_name(IMPLEMENTATION_VERSION_NAME)
             .build()
-            .map_err(SrError::Meta)?;
+            .map_err(|error| SrError::Meta(Box::new(error)))?;
         Ok(self.dataset.with_exact_meta(meta))
     }
 
@@ -83,7 +83,7 @@ impl SrDocument {
             .write_to_file(path)
             .map_err(|source| SrError::Write {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             })
     }
 }
@@ -433,9 +433,12 @@ fn document_general(
     Ok(())
 }
 
+/// Images grouped by Series Instance UID, in the order first seen.
+type SeriesGroups<'a> = Vec<(&'a str, Vec<&'a ImageReference>)>;
+
 /// Hierarchical SOP Instance Reference Macro items: by study, then series, then instance.
 fn evidence(writer: &mut Writer, images: &[ImageReference]) -> Vec<InMemDicomObject> {
-    let mut studies: Vec<(&str, Vec<(&str, Vec<&ImageReference>)>)> = Vec::new();
+    let mut studies: Vec<(&str, SeriesGroups)> = Vec::new();
     for image in images {
         let study = match studies
             .iter_mut()

@@ -81,14 +81,15 @@ pub enum SrError {
     NoProcedureReported,
     /// dicom-object refused to build the file meta information.
     #[error("cannot build the file meta information")]
-    Meta(#[source] dicom_object::meta::Error),
+    Meta(#[source] Box<dicom_object::meta::Error>),
     /// Writing the Part 10 file failed.
     #[error("cannot write {path}")]
     Write {
         /// The file.
         path: std::path::PathBuf,
-        /// The cause.
+        /// The cause (boxed: dicom-object's error is large, and every `Result` here carries
+        /// its size).
         #[source]
-        source: dicom_object::WriteError,
+        source: Box<dicom_object::WriteError>,
     },
 }
