@@ -11,8 +11,9 @@ use std::fmt::Write as _;
 use crate::codes::{dcm, sct, umls};
 use crate::error::SrError;
 use crate::model::{
-    Algorithm, Code, Evaluation, FindingSite, ImageReference, ImageSelection, Measurement,
-    MeasurementGroup, MeasurementReport, NumericValue, Observer, Region,
+    Algorithm, Code, Evaluation, FindingSite, GraphicType, GraphicType3d, ImageReference,
+    ImageSelection, Measurement, MeasurementGroup, MeasurementReport, NumericValue, Observer,
+    Region,
 };
 use crate::uid::{check_uid, generate_uid};
 
@@ -323,6 +324,19 @@ impl TreeBuilder<'_> {
             children.push(finding_site(site));
         }
         if let Some(region) = &group.region {
+            // A group with a region is shaped as TID 1410 (Planar ROI), whose Image Region is
+            // one region: several unconnected points are not one (highdicom and dcmjs refuse
+            // MULTIPOINT there too).
+            let multipoint = match region {
+                Region::Image { graphic_type, .. } => *graphic_type == GraphicType::Multipoint,
+                Region::Volume { graphic_type, .. } => *graphic_type == GraphicType3d::Multipoint,
+            };
+            if multipoint {
+                return Err(SrError::InvalidRegion {
+                    graphic_type: "MULTIPOINT image region",
+                    count: region.point_count(),
+                });
+            }
             children.push(self.region(region, Relationship::Contains, dcm::IMAGE_REGION.code())?);
         }
         for measurement in &group.measurements {

@@ -291,8 +291,11 @@ pub struct MeasurementGroup {
     pub finding_site: Option<FindingSite>,
     /// Algorithm Identification (TID 4019) of the algorithm that made this group.
     pub algorithm: Option<Algorithm>,
-    /// The region the finding occupies, at group level (as TID 1410 row 8 does: "Image
-    /// Region"), e.g. a lesion's box on a fundus photograph.
+    /// The region the finding occupies, at group level, e.g. a lesion's box on a fundus
+    /// photograph or a nodule's centre. A group with a region takes the shape of TID 1410
+    /// "Planar ROI Measurements and Qualitative Evaluations" (its "Image Region", SCOORD or
+    /// SCOORD3D, DCM 111030); without one it is TID 1501. TID 1500 allows both as Measurement
+    /// Groups. MULTIPOINT is refused here: it is not one region.
     pub region: Option<Region>,
     /// Measurements (TID 300).
     pub measurements: Vec<Measurement>,
@@ -412,6 +415,16 @@ pub enum Region {
         /// Referenced Frame of Reference UID (3006,0024): the images' Frame of Reference UID.
         frame_of_reference_uid: String,
     },
+}
+
+impl Region {
+    /// How many points the region has.
+    pub fn point_count(&self) -> usize {
+        match self {
+            Region::Image { points, .. } => points.len(),
+            Region::Volume { points, .. } => points.len(),
+        }
+    }
 }
 
 /// SCOORD graphic types used here (PS3.3 C.18.6.1.2).

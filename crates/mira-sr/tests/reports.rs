@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject, open_file};
@@ -93,6 +94,8 @@ fn ct_slice(sop_instance_uid: &str, z: f64) -> InMemDicomObject {
     put(&mut ct, tags::MODALITY, VR::CS, "CT");
     put(&mut ct, tags::SERIES_INSTANCE_UID, VR::UI, CT_SERIES_UID);
     put(&mut ct, tags::SERIES_NUMBER, VR::IS, "2");
+    put(&mut ct, tags::LATERALITY, VR::CS, "");
+    put(&mut ct, tags::PATIENT_POSITION, VR::CS, "FFS");
     put(
         &mut ct,
         tags::FRAME_OF_REFERENCE_UID,
@@ -155,7 +158,26 @@ fn ct_slice(sop_instance_uid: &str, z: f64) -> InMemDicomObject {
     ct
 }
 
-/// A minimal Ophthalmic Photography 8 Bit image of one eye.
+/// A code sequence of one item.
+fn code_sequence(
+    object: &mut InMemDicomObject,
+    tag: dicom_core::Tag,
+    code: Option<(&str, &str, &str)>,
+) {
+    let items = code
+        .map(|(value, scheme, meaning)| {
+            let mut item = InMemDicomObject::new_empty();
+            put(&mut item, tags::CODE_VALUE, VR::SH, value);
+            put(&mut item, tags::CODING_SCHEME_DESIGNATOR, VR::SH, scheme);
+            put(&mut item, tags::CODE_MEANING, VR::LO, meaning);
+            item
+        })
+        .into_iter()
+        .collect::<Vec<_>>();
+    object.put(DataElement::new(tag, VR::SQ, DataSetSequence::from(items)));
+}
+
+/// A minimal Ophthalmic Photography 8 Bit image of one eye (PS3.3 A.39.1), 48×32 RGB.
 fn op_image(sop_instance_uid: &str, laterality: &str) -> InMemDicomObject {
     let mut op = InMemDicomObject::new_empty();
     patient_and_study(&mut op);
@@ -168,12 +190,81 @@ fn op_image(sop_instance_uid: &str, laterality: &str) -> InMemDicomObject {
     put(&mut op, tags::SOP_INSTANCE_UID, VR::UI, sop_instance_uid);
     put(&mut op, tags::MODALITY, VR::CS, "OP");
     put(&mut op, tags::SERIES_INSTANCE_UID, VR::UI, OP_SERIES_UID);
+    put(&mut op, tags::SERIES_NUMBER, VR::IS, "3");
+    put(&mut op, tags::MANUFACTURER, VR::LO, "phantom");
+    put(
+        &mut op,
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        if laterality == "R" { "1" } else { "2" },
+    );
+    put(&mut op, tags::PATIENT_ORIENTATION, VR::CS, "");
     put(&mut op, tags::IMAGE_LATERALITY, VR::CS, laterality);
+    put(&mut op, tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY");
+    put(&mut op, tags::CONTENT_DATE, VR::DA, "20261120");
+    put(&mut op, tags::CONTENT_TIME, VR::TM, "093500");
+    put(
+        &mut op,
+        tags::ACQUISITION_DATE_TIME,
+        VR::DT,
+        "20261120093500",
+    );
+    put(&mut op, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
+    put(&mut op, tags::BURNED_IN_ANNOTATION, VR::CS, "NO");
+    put(
+        &mut op,
+        tags::SYNCHRONIZATION_FRAME_OF_REFERENCE_UID,
+        VR::UI,
+        "1.2.840.10008.15.1.1",
+    );
+    put(&mut op, tags::SYNCHRONIZATION_TRIGGER, VR::CS, "NO TRIGGER");
+    put(&mut op, tags::ACQUISITION_TIME_SYNCHRONIZED, VR::CS, "N");
+    put(&mut op, tags::NUMBER_OF_FRAMES, VR::IS, "1");
+    op.put(DataElement::new(
+        tags::FRAME_INCREMENT_POINTER,
+        VR::AT,
+        PrimitiveValue::from(tags::FRAME_TIME),
+    ));
+    put(&mut op, tags::FRAME_TIME, VR::DS, "0");
+    code_sequence(
+        &mut op,
+        tags::ANATOMIC_REGION_SEQUENCE,
+        Some(("5665001", "SCT", "Retina")),
+    );
+    put(&mut op, tags::PATIENT_EYE_MOVEMENT_COMMANDED, VR::CS, "NO");
+    op.put(DataElement::new(
+        tags::HORIZONTAL_FIELD_OF_VIEW,
+        VR::FL,
+        PrimitiveValue::from(45.0_f32),
+    ));
+    code_sequence(&mut op, tags::REFRACTIVE_STATE_SEQUENCE, None);
+    op.put(DataElement::empty(tags::EMMETROPIC_MAGNIFICATION, VR::FL));
+    op.put(DataElement::empty(tags::INTRA_OCULAR_PRESSURE, VR::FL));
+    put(&mut op, tags::PUPIL_DILATED, VR::CS, "");
+    code_sequence(
+        &mut op,
+        tags::ACQUISITION_DEVICE_TYPE_CODE_SEQUENCE,
+        Some(("409898007", "SCT", "Fundus Camera")),
+    );
+    for tag in [
+        tags::ILLUMINATION_TYPE_CODE_SEQUENCE,
+        tags::LIGHT_PATH_FILTER_TYPE_STACK_CODE_SEQUENCE,
+        tags::IMAGE_PATH_FILTER_TYPE_STACK_CODE_SEQUENCE,
+        tags::LENSES_CODE_SEQUENCE,
+    ] {
+        code_sequence(&mut op, tag, None);
+    }
+    put(&mut op, tags::DETECTOR_TYPE, VR::CS, "CCD");
     put(&mut op, tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "RGB");
     for (tag, value) in [
-        (tags::ROWS, 32_u16),
+        (tags::SAMPLES_PER_PIXEL, 3_u16),
+        (tags::ROWS, 32),
         (tags::COLUMNS, 48),
         (tags::BITS_ALLOCATED, 8),
+        (tags::BITS_STORED, 8),
+        (tags::HIGH_BIT, 7),
+        (tags::PIXEL_REPRESENTATION, 0),
+        (tags::PLANAR_CONFIGURATION, 0),
     ] {
         op.put(DataElement::new(tag, VR::US, PrimitiveValue::from(value)));
     }
@@ -741,6 +832,46 @@ fn the_model_round_trips_through_json() {
     let json = serde_json::to_string(&report).unwrap();
     let back: MeasurementReport = serde_json::from_str(&json).unwrap();
     assert_eq!(back, report);
+}
+
+/// The generated CT and OP sources are themselves valid instances of their IODs, so the
+/// reports refer to images a real archive could hold.
+#[test]
+fn generated_sources_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = [
+        (
+            "ct.dcm",
+            ct_slice(CT_SLICE_UIDS[0], -41.25),
+            uids::CT_IMAGE_STORAGE,
+            CT_SLICE_UIDS[0],
+        ),
+        (
+            "op.dcm",
+            op_image(OP_RIGHT_UID, "R"),
+            uids::OPHTHALMIC_PHOTOGRAPHY8_BIT_IMAGE_STORAGE,
+            OP_RIGHT_UID,
+        ),
+    ];
+    for (name, object, sop_class_uid, sop_instance_uid) in sources {
+        let path = dir.path().join(name);
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+            .media_storage_sop_class_uid(sop_class_uid)
+            .media_storage_sop_instance_uid(sop_instance_uid);
+        object
+            .with_meta(meta)
+            .unwrap()
+            .write_to_file(&path)
+            .unwrap();
+        if let Some((errors, _warnings)) = dciodvfy(&path) {
+            assert!(
+                errors.is_empty(),
+                "dciodvfy errors in {name}:\n{}",
+                errors.join("\n")
+            );
+        }
+    }
 }
 
 /// Keeps the generated source instances honest: they are written as Part 10 files and read
