@@ -168,7 +168,8 @@ impl ContentItem {
     }
 
     /// A plain-text rendering of the tree, one item per line, indented by depth; for logs and
-    /// tests. It contains patient-free content only if the report's text does.
+    /// tests. The tree holds no Patient module attribute, but free text, tracking
+    /// identifiers and observer names appear as given: log it only where they may appear.
     pub fn render(&self) -> String {
         let mut out = String::new();
         self.render_into(&mut out, 0);
@@ -623,4 +624,25 @@ fn check_code(code: &Code) -> Result<(), SrError> {
         return fail("a backslash would split the value");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_checked_against_their_vrs() {
+        assert!(check_code(&Code::new("126000", "DCM", "Imaging Measurement Report")).is_ok());
+        assert!(check_code(&Code::new("结节", "99MIRA", "中文含义")).is_ok());
+        for code in [
+            Code::new("", "DCM", "x"),
+            Code::new("12345678901234567", "DCM", "x"),
+            Code::new("1", "", "x"),
+            Code::new("1", "DCM", ""),
+            Code::new("1", "DCM", "x".repeat(65)),
+            Code::new("1", "DCM", "a\\b"),
+        ] {
+            assert!(check_code(&code).is_err(), "{code:?}");
+        }
+    }
 }

@@ -37,17 +37,7 @@
 //!
 //! let report = MeasurementReport {
 //!     subject: Subject { study_instance_uid: "1.2.3.4".into(), ..Subject::default() },
-//!     document: DocumentInfo {
-//!         uids: DocumentUids::Generate { root: None },
-//!         series_number: 900,
-//!         instance_number: 1,
-//!         series_description: Some("AI lung nodules".into()),
-//!         content_date: "20261123".into(),
-//!         content_time: "181500".into(),
-//!         manufacturer: "mira".into(),
-//!         software_versions: "0.1.0".into(),
-//!         institution_name: None,
-//!     },
+//!     document: DocumentInfo::mira(None, 900, "20261123", "181500"),
 //!     status: ReportStatus::AiDraft,
 //!     observers: vec![Observer::Device(DeviceObserver {
 //!         uid: "2.25.1234".into(),

@@ -147,6 +147,29 @@ pub struct DocumentInfo {
     pub institution_name: Option<String>,
 }
 
+impl DocumentInfo {
+    /// A document written by mira: generated UIDs under `uid_root` (or `2.25`), manufacturer
+    /// "mira", this crate's version as the software version, no description or institution.
+    pub fn mira(
+        uid_root: Option<String>,
+        series_number: i32,
+        content_date: impl Into<String>,
+        content_time: impl Into<String>,
+    ) -> Self {
+        DocumentInfo {
+            uids: DocumentUids::Generate { root: uid_root },
+            series_number,
+            instance_number: 1,
+            series_description: None,
+            content_date: content_date.into(),
+            content_time: content_time.into(),
+            manufacturer: "mira".to_owned(),
+            software_versions: env!("CARGO_PKG_VERSION").to_owned(),
+            institution_name: None,
+        }
+    }
+}
+
 /// Where the report's Series and SOP Instance UIDs come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -231,11 +254,12 @@ pub struct PersonObserver {
 
 /// Language of the report's text (TID 1204, CID 5000).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum Language {
     /// `zh-CN`, Chinese as written in mainland China.
+    #[serde(rename = "zh-CN")]
     ZhCn,
     /// `en-US`, English.
+    #[serde(rename = "en-US")]
     EnUs,
 }
 
@@ -538,4 +562,25 @@ pub enum Evaluation {
         /// The text, in the report's language.
         text: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_strings_are_kept_exactly_and_checked() {
+        for text in ["4.0", "-1.5e2", "148", "0.000001"] {
+            assert_eq!(NumericValue::parse(text).unwrap().as_str(), text);
+        }
+        for text in ["", "4,0", "1.0.0", "NaN", "inf", "12345678901234567"] {
+            assert!(NumericValue::parse(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn languages_serialise_as_their_tags() {
+        assert_eq!(serde_json::to_string(&Language::ZhCn).unwrap(), "\"zh-CN\"");
+        assert_eq!(Language::EnUs.code().value, "en-US");
+    }
 }
