@@ -1,13 +1,14 @@
 //! The SR instance: the modules of the Comprehensive (3D) SR IOD around the content tree.
 //!
 //! **Which IOD.** TID 1500 may be used in Enhanced SR, Comprehensive SR and Comprehensive 3D
-//! SR (PS3.16 TID 1500, "Type: Extensible, Order: Significant, Root: Yes"). Enhanced SR allows
-//! SCOORD but not SCOORD3D, nor everything TID 1600/1501 use across IODs; Comprehensive SR
-//! carries SCOORD regions on referenced images, which is what the lung report (a point on the
-//! CT slice) and the fundus report (boxes on the OP image) need, and is the SR class the most
-//! receivers (dcmtk, PACS viewers) read. A nodule centre in patient coordinates is a SCOORD3D,
-//! which only Comprehensive 3D SR allows (PS3.3 A.35.13), so the writer picks Comprehensive 3D
-//! SR exactly when the tree holds a SCOORD3D and Comprehensive SR otherwise.
+//! SR. The lung report (a nodule's point on its CT slice) and the fundus report (lesion boxes
+//! on the OP image) need SCOORD regions on referenced images, which all three carry; Enhanced
+//! SR would do for them, but Comprehensive SR is its superset (it also allows by-reference
+//! relationships, which a later report may want to point a finding at a measurement) at no
+//! cost to receivers, so the writer has only one decision to make. A nodule centre in patient
+//! coordinates is a SCOORD3D, which only Comprehensive 3D SR allows (PS3.3 A.35.13), so the
+//! writer picks Comprehensive 3D SR exactly when the tree holds a SCOORD3D and Comprehensive
+//! SR otherwise.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
