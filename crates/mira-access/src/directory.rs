@@ -7,16 +7,14 @@
 
 use std::collections::BTreeSet;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use mira_store::SiteFilter;
 use sha2::{Digest, Sha256};
 use sqlx::{Row, SqlitePool};
 
-use crate::model::{
-    DEVICE_PERMISSIONS, Identity, Permission, Principal, Role, SiteKind, SiteRef,
-};
+use crate::model::{DEVICE_PERMISSIONS, Identity, Permission, Principal, Role, SiteKind, SiteRef};
 
 /// Why a request for access failed.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +103,9 @@ impl Directory {
     ) -> Result<i64, AccessError> {
         let code = code.trim();
         if code.is_empty() || code.len() > 64 {
-            return Err(AccessError::Invalid("a site code has 1 to 64 characters".into()));
+            return Err(AccessError::Invalid(
+                "a site code has 1 to 64 characters".into(),
+            ));
         }
         Ok(sqlx::query_scalar(
             "INSERT INTO sites (code, name, kind) VALUES (?, ?, ?)
@@ -161,8 +161,7 @@ impl Directory {
     /// Creates a user, or replaces an existing user's name, password, roles, site and grants.
     pub async fn upsert_user(&self, user: &NewUser) -> Result<i64, AccessError> {
         let username = user.username.trim();
-        if username.is_empty() || username.len() > 64 || username.contains(char::is_whitespace)
-        {
+        if username.is_empty() || username.len() > 64 || username.contains(char::is_whitespace) {
             return Err(AccessError::Invalid(
                 "a username has 1 to 64 characters and no spaces".into(),
             ));
@@ -173,7 +172,9 @@ impl Directory {
             )));
         }
         if user.roles.is_empty() {
-            return Err(AccessError::Invalid("a user needs at least one role".into()));
+            return Err(AccessError::Invalid(
+                "a user needs at least one role".into(),
+            ));
         }
         let hash = hash_password(&user.password)?;
         let site_pk = self.site_id(&user.site).await?;
@@ -248,12 +249,11 @@ impl Directory {
         username: &str,
         password: &str,
     ) -> Result<Principal, AccessError> {
-        let row = sqlx::query(
-            "SELECT id, password_hash FROM users WHERE username = ? AND active = 1",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT id, password_hash FROM users WHERE username = ? AND active = 1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
         let (id, hash) = match row {
             Some(row) => (Some(row.get::<i64, _>(0)), row.get::<String, _>(1)),
             None => (None, dummy_hash().to_string()),

@@ -119,8 +119,7 @@ impl AccessFile {
     pub fn load(path: &Path) -> Result<AccessFile, AccessError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| AccessError::Invalid(format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&text)
-            .map_err(|e| AccessError::Invalid(format!("{}: {e}", path.display())))
+        toml::from_str(&text).map_err(|e| AccessError::Invalid(format!("{}: {e}", path.display())))
     }
 }
 
@@ -129,7 +128,9 @@ impl AccessFile {
 pub async fn apply(directory: &Directory, file: &AccessFile) -> Result<Applied, AccessError> {
     let mut applied = Applied::default();
     for site in &file.sites {
-        directory.upsert_site(&site.code, &site.name, site.kind).await?;
+        directory
+            .upsert_site(&site.code, &site.name, site.kind)
+            .await?;
         applied.sites += 1;
     }
     for ae in &file.ae_titles {

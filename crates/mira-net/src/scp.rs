@@ -18,11 +18,11 @@ use dicom_ul::pdu::{
     AssociationRJServiceUserReason, AssociationRJSource, PDataValue, PDataValueType,
     PresentationContextResultReason, RequestorRoles, UserIdentity,
 };
+use mira_access::{Directory, Principal};
 use mira_dicom::part10::{meta_for_received_instance, write_head};
 use mira_dicom::syntax::{ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, is_storage_sop_class};
 use mira_ingest::StagingFile;
 use mira_ingest::{DatasetDigest, Expected, Ingest, IngestError, Outcome, StagedReceipt};
-use mira_access::{Directory, Principal};
 use mira_store::{InstanceLocation, Query, QueryFailure, QueryOptions, SiteFilter};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;

@@ -340,10 +340,14 @@ impl QcStore {
             SiteFilter::Only(ids) if ids.is_empty() => " AND 0".to_string(),
             SiteFilter::Only(ids) => format!(
                 " AND {column} IN (SELECT study_instance_uid FROM studies WHERE site_pk IN ({}))",
-                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+                ids.iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
-        let (within_r, within_plain) = (within("r.study_instance_uid"), within("study_instance_uid"));
+        let (within_r, within_plain) =
+            (within("r.study_instance_uid"), within("study_instance_uid"));
         let g = group_by.column();
         let mut groups: BTreeMap<String, GroupIndicators> = BTreeMap::new();
         let blank = |name: String| GroupIndicators {

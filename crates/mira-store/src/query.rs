@@ -853,7 +853,9 @@ impl Query {
             } else {
                 sql.push(match self.level {
                     // a patient is visible through a visible study
-                    Level::Patient => " AND p.id IN (SELECT x.patient_pk FROM studies x WHERE x.site_pk IN (",
+                    Level::Patient => {
+                        " AND p.id IN (SELECT x.patient_pk FROM studies x WHERE x.site_pk IN ("
+                    }
                     _ => " AND st.site_pk IN (",
                 });
                 let mut list = sql.separated(", ");
@@ -1151,12 +1153,10 @@ impl Catalogue {
     ) -> Result<Vec<InstanceLocation>, StoreError> {
         let mut query = Query::for_scope(scope);
         query.sites = sites.clone();
-        self.locate_matches(&query)
-            .await
-            .map_err(|e| match e {
-                QueryFailure::Store(e) => e,
-                QueryFailure::Query(e) => unreachable!("a scope's keys are always valid: {e}"),
-            })
+        self.locate_matches(&query).await.map_err(|e| match e {
+            QueryFailure::Store(e) => e,
+            QueryFailure::Query(e) => unreachable!("a scope's keys are always valid: {e}"),
+        })
     }
 }
 

@@ -106,7 +106,10 @@ pub fn requirement(method: &Method, path: &str) -> Requirement {
 
 /// The token of a request: the bearer token, else the session cookie.
 fn token_of(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let (scheme, token) = value.split_once(' ')?;
         return scheme
             .eq_ignore_ascii_case("bearer")
@@ -239,7 +242,10 @@ async fn login(State(state): State<WebState>, body: Option<Json<Login>>) -> Resp
         return Problem::bad_request("send {\"username\": …, \"password\": …} as JSON")
             .into_response();
     };
-    let principal = match directory.authenticate(&login.username, &login.password).await {
+    let principal = match directory
+        .authenticate(&login.username, &login.password)
+        .await
+    {
         Ok(p) => p,
         Err(AccessError::InvalidCredentials) => {
             tracing::info!("login refused");

@@ -103,7 +103,12 @@ pub async fn run_token(config: Config, args: TokenArgs) -> anyhow::Result<ExitCo
             days,
         } => {
             let token = directory
-                .issue_token_for(&username, TokenKind::Api, &label, days.saturating_mul(86_400))
+                .issue_token_for(
+                    &username,
+                    TokenKind::Api,
+                    &label,
+                    days.saturating_mul(86_400),
+                )
                 .await?;
             println!("{token}");
         }

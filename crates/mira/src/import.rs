@@ -73,7 +73,9 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
         mira_access::Directory::new(ingest.archive().catalogue.pool().clone())
             .site_id(site)
             .await
-            .with_context(|| format!("--site {site}: add the site first with `mira access apply`"))?;
+            .with_context(|| {
+                format!("--site {site}: add the site first with `mira access apply`")
+            })?;
     }
 
     let progress = ProgressBar::new(files.len() as u64);

@@ -503,10 +503,10 @@ fn c_find_and_qido_rs_match_orthanc() {
     std::fs::write(&qido_path, qido_queries.to_string()).unwrap();
     let mira_base = format!("http://{}/dicom-web", server.http_addr());
     let orthanc_base = format!("http://127.0.0.1:{}/dicom-web", orthanc.http_port);
-    let mira_qido = common::qr_peer_with_token(
+    let mira_qido = common::qr_peer_with_env(
         &python,
         &["qido", &mira_base, qido_path.to_str().unwrap()],
-        Some(server.token()),
+        &[("MIRA_TOKEN", server.token())],
     );
     let orthanc_qido = common::qr_peer(
         &python,

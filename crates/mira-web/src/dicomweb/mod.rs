@@ -159,10 +159,14 @@ pub(crate) async fn locate(
 ) -> Result<Vec<InstanceLocation>, Problem> {
     // site isolation: a study of another site is as absent as an unknown one
     let sites = crate::auth::caller_sites();
-    let found = archive.catalogue.locate_within(scope, &sites).await.map_err(|e| {
-        tracing::error!(error = %e, "catalogue lookup failed");
-        Problem::internal("the catalogue could not be read")
-    })?;
+    let found = archive
+        .catalogue
+        .locate_within(scope, &sites)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "catalogue lookup failed");
+            Problem::internal("the catalogue could not be read")
+        })?;
     if found.is_empty() {
         return Err(Problem::not_found(format!(
             "no such {} in the archive",

@@ -244,21 +244,19 @@ pub fn pynetdicom_script() -> PathBuf {
 /// Runs the pynetdicom query/retrieve peer, `tests/peers/qr_peer.py ARGS...`, to success
 /// (10 minutes at most) and returns its JSON lines.
 pub fn qr_peer(python: &Path, args: &[&str]) -> Vec<serde_json::Value> {
-    qr_peer_with_token(python, args, None)
+    qr_peer_with_env(python, args, &[])
 }
 
-/// [`qr_peer`] with a bearer token for its HTTP requests (`MIRA_TOKEN`).
-pub fn qr_peer_with_token(
+/// [`qr_peer`] with environment variables: `MIRA_TOKEN` (a bearer token for its HTTP
+/// requests), `QR_PEER_AET` (its calling AE title).
+pub fn qr_peer_with_env(
     python: &Path,
     args: &[&str],
-    token: Option<&str>,
+    env: &[(&str, &str)],
 ) -> Vec<serde_json::Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qr_peer.py");
     let mut command = Command::new(python);
-    command.arg(script).args(args);
-    if let Some(token) = token {
-        command.env("MIRA_TOKEN", token);
-    }
+    command.arg(script).args(args).envs(env.iter().copied());
     let out = run(command, Duration::from_secs(600));
     out.assert_success();
     json_lines(&out.stdout)
@@ -331,8 +329,16 @@ impl Server {
             "[[site]]\ncode = \"test-region\"\nname = \"Test region\"\nkind = \"regional\"\n",
         );
         let mut titles: Vec<String> = [
-            "ECHOSCU", "STORESCU", "FINDSCU", "MOVESCU", "GETSCU", "QRPEER", "PYNETDICOM",
-            "MODALITY", "MODALITY1", "BENCHSCU",
+            "ECHOSCU",
+            "STORESCU",
+            "FINDSCU",
+            "MOVESCU",
+            "GETSCU",
+            "QRPEER",
+            "PYNETDICOM",
+            "MODALITY",
+            "MODALITY1",
+            "BENCHSCU",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -1231,13 +1237,26 @@ impl Server {
     /// A GET on the HTTP port, as the test user unless `headers` carry an Authorization.
     pub fn get(&self, target: &str, headers: &[(&str, &str)]) -> HttpResponse {
         let bearer = self.bearer();
-        http(self.http_addr, "GET", target, &self.with_auth(headers, &bearer), b"")
+        http(
+            self.http_addr,
+            "GET",
+            target,
+            &self.with_auth(headers, &bearer),
+            b"",
+        )
     }
 
     /// `headers` plus the test user's Authorization, unless they carry one.
-    pub fn with_auth<'a>(&self, headers: &[(&'a str, &'a str)], bearer: &'a str) -> Vec<(&'a str, &'a str)> {
+    pub fn with_auth<'a>(
+        &self,
+        headers: &[(&'a str, &'a str)],
+        bearer: &'a str,
+    ) -> Vec<(&'a str, &'a str)> {
         let mut out = headers.to_vec();
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        {
             out.push(("Authorization", bearer));
         }
         out
@@ -1277,22 +1296,32 @@ impl Server {
 /// Applies an access file to the archive in `data_dir` with `mira access apply`, then issues
 /// an API token for `user` and returns it.
 pub fn provision_access(data_dir: &Path, file: &Path, user: &str) -> String {
-    let mira = |args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mira"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("MIRA") {
-                command.env_remove(name);
-            }
-        }
-        command.arg("--data-dir").arg(data_dir).args(args);
-        let out = run(command, Duration::from_secs(60));
-        out.assert_success();
-        out.stdout
-    };
-    mira(&["access", "apply", file.to_str().expect("UTF-8 path")]);
-    mira(&["token", "create", user, "--label", "tests"])
+    mira_cli(
+        data_dir,
+        &["access", "apply", file.to_str().expect("UTF-8 path")],
+    );
+    create_token(data_dir, user)
+}
+
+/// `mira token create USER` on the archive in `data_dir`.
+pub fn create_token(data_dir: &Path, user: &str) -> String {
+    mira_cli(data_dir, &["token", "create", user, "--label", "tests"])
         .trim()
         .to_string()
+}
+
+/// Runs `mira --data-dir DATA_DIR ARGS...` to success; its standard output.
+pub fn mira_cli(data_dir: &Path, args: &[&str]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mira"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MIRA") {
+            command.env_remove(name);
+        }
+    }
+    command.arg("--data-dir").arg(data_dir).args(args);
+    let out = run(command, Duration::from_secs(60));
+    out.assert_success();
+    out.stdout
 }
 
 /// `python3`, when it can import dicomweb_client and pydicom; otherwise skip.

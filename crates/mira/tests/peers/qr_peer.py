@@ -21,6 +21,8 @@ suite, which runs the same queries against both archives).
         (BASE/studies, /series or /instances; PATIENT level is skipped); one JSON line each:
         {"index": i, "status": HTTP status, "matches": [[unique key], ...]}
 
+The calling AE title is QRPEER, or $QR_PEER_AET.
+
 Exit status 0 when the association was established and released, 2 otherwise.
 """
 
@@ -48,6 +50,9 @@ UNIQUE = {
     "IMAGE": ["SOPInstanceUID"],
 }
 
+
+# the calling AE title: QRPEER unless the test says otherwise (site isolation tests)
+CALLING_AET = os.environ.get("QR_PEER_AET", "QRPEER")
 
 def emit(**fields):
     sys.stdout.write(json.dumps(fields, ensure_ascii=False) + "\n")
@@ -86,7 +91,7 @@ def value_text(ds, keyword):
 def find(host, port, aet, queries_path):
     with open(queries_path, encoding="utf-8") as f:
         queries = json.load(f)
-    ae = AE(ae_title="QRPEER")
+    ae = AE(ae_title=CALLING_AET)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
     ae.add_requested_context(PatientRootQueryRetrieveInformationModelFind)
     assoc = associate(ae, host, port, aet)
@@ -112,7 +117,7 @@ def find(host, port, aet, queries_path):
 
 
 def cancel(host, port, aet):
-    ae = AE(ae_title="QRPEER")
+    ae = AE(ae_title=CALLING_AET)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
     assoc = associate(ae, host, port, aet)
     ds = identifier("IMAGE", {}, [])
@@ -161,7 +166,7 @@ def get(host, port, aet, outdir, level, uids):
         received.append(path)
         return 0x0000
 
-    ae = AE(ae_title="QRPEER")
+    ae = AE(ae_title=CALLING_AET)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
     ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
     roles = []
@@ -183,7 +188,7 @@ def get(host, port, aet, outdir, level, uids):
 
 
 def move(host, port, aet, dest, level, uids):
-    ae = AE(ae_title="QRPEER")
+    ae = AE(ae_title=CALLING_AET)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
     assoc = associate(ae, host, port, aet)
     final, pendings = None, 0
