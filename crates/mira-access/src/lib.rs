@@ -6,6 +6,7 @@
 //! - [`directory`]: [`Directory`], the tables in the catalogue database: Argon2id password
 //!   hashes, session and API tokens (only their SHA-256 is stored), AE titles of sites.
 //! - [`provision`]: a TOML file of sites, AE titles and users applied in one go.
+//! - [`tls`]: rustls server configurations for the HTTP and DICOM edges, from PEM files.
 //!
 //! Site isolation itself is enforced where data is read: every query and retrieve takes the
 //! principal's [`mira_store::SiteFilter`] into its SQL, and checks by study UID use
@@ -22,7 +23,9 @@
 pub mod directory;
 pub mod model;
 pub mod provision;
+pub mod tls;
 
 pub use directory::{AccessError, Directory, NewUser, TokenKind};
 pub use model::{Identity, Permission, Principal, Role, SiteKind, SiteRef};
 pub use provision::{AccessFile, apply};
+pub use tls::{TlsError, TlsFiles};

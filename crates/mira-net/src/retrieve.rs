@@ -178,7 +178,7 @@ pub(crate) struct StoreReply {
 }
 
 /// Sends one C-STORE-RQ with its data set on `association` and waits for the C-STORE-RSP.
-pub(crate) async fn store<A>(
+pub(crate) async fn store<A, S>(
     association: &mut A,
     pc_id: u8,
     message_id: u16,
@@ -187,7 +187,8 @@ pub(crate) async fn store<A>(
     move_originator: Option<(&str, u16)>,
 ) -> Result<StoreReply, RetrieveError>
 where
-    A: AsyncAssociation<TcpStream> + Send,
+    A: AsyncAssociation<S> + Send,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     let command = dimse::encode_store_request(
         message_id,

@@ -12,6 +12,7 @@ use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry
 use dicom_ul::Pdu;
 use dicom_ul::association::AsyncAssociation;
 use dicom_ul::association::AsyncServerAssociation;
+use dicom_ul::association::server::AsyncTlsStream;
 use dicom_ul::association::server::{AccessControl, Negotiation, ServerAssociationOptions};
 use dicom_ul::pdu::{
     AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
@@ -25,7 +26,7 @@ use mira_ingest::StagingFile;
 use mira_ingest::{DatasetDigest, Expected, Ingest, IngestError, Outcome, StagedReceipt};
 use mira_store::{InstanceLocation, Query, QueryFailure, QueryOptions, SiteFilter};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
@@ -59,6 +60,9 @@ pub struct ScpConfig {
     pub move_destinations: BTreeMap<String, String>,
     /// Match PN keys of C-FIND without regard to case.
     pub case_insensitive_pn: bool,
+    /// DICOM over TLS (PS3.15 Annex B.9/B.11): every association on this port is TLS;
+    /// with `client_ca_file`, peers must present a certificate of that CA.
+    pub tls: Option<mira_access::TlsFiles>,
 }
 
 impl Default for ScpConfig {
@@ -75,6 +79,7 @@ impl Default for ScpConfig {
             accept_unknown_sop_classes: false,
             move_destinations: BTreeMap::new(),
             case_insensitive_pn: true,
+            tls: None,
         }
     }
 }
@@ -158,6 +163,8 @@ impl Negotiation for RetrieveRoles {
 /// ingest pipeline, answers C-FIND from the catalogue and sends instances for C-MOVE and
 /// C-GET.
 pub struct Scp {
+    /// Whether associations are TLS.
+    tls: bool,
     config: ScpConfig,
     ingest: Ingest,
     options: ServerAssociationOptions<'static, AeTitlePolicy, RetrieveRoles>,
@@ -169,18 +176,26 @@ impl Scp {
     /// Prepares the provider without access control: every calling AE title (of the
     /// allow-list) sees every study. For tools and tests of this crate; `mira serve` uses
     /// [`with_access`](Self::with_access).
-    pub fn new(config: ScpConfig, ingest: Ingest) -> Self {
+    pub fn new(config: ScpConfig, ingest: Ingest) -> Result<Self, mira_access::TlsError> {
         Self::build(config, ingest, None)
     }
 
     /// Prepares the provider with access control: a calling AE title must be registered to
     /// a site; what it stores belongs to that site, and its C-FIND, C-MOVE and C-GET reach
     /// only the studies of its sites.
-    pub fn with_access(config: ScpConfig, ingest: Ingest, directory: Directory) -> Self {
+    pub fn with_access(
+        config: ScpConfig,
+        ingest: Ingest,
+        directory: Directory,
+    ) -> Result<Self, mira_access::TlsError> {
         Self::build(config, ingest, Some(directory))
     }
 
-    fn build(config: ScpConfig, ingest: Ingest, directory: Option<Directory>) -> Self {
+    fn build(
+        config: ScpConfig,
+        ingest: Ingest,
+        directory: Option<Directory>,
+    ) -> Result<Self, mira_access::TlsError> {
         let access = directory.map(|d| (d, RegisteredAes::default()));
         let policy = AeTitlePolicy {
             registered: access.as_ref().map(|(_, r)| r.clone()),
@@ -209,14 +224,18 @@ impl Scp {
         for ts in ACCEPTED_TRANSFER_SYNTAXES {
             options = options.with_transfer_syntax(*ts);
         }
+        if let Some(tls) = &config.tls {
+            options = options.tls_config(tls.server_config(&[])?);
+        }
         let slots = Arc::new(Semaphore::new(config.max_associations.max(1)));
-        Scp {
+        Ok(Scp {
+            tls: config.tls.is_some(),
             config,
             ingest,
             options,
             slots,
             access,
-        }
+        })
     }
 
     /// Serves connections from `listener` until `shutdown` turns true; then waits for open
@@ -285,13 +304,23 @@ impl Scp {
                 Err(e) => tracing::error!(error = %e, "cannot read the registered AE titles"),
             }
         }
-        let association = match self.options.establish_async(socket).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, "association not established");
-                return;
+        if self.tls {
+            match self.options.establish_tls_async(socket).await {
+                Ok(a) => self.run_session(a, peer).await,
+                Err(e) => tracing::warn!(%peer, error = %e, "TLS association not established"),
             }
-        };
+        } else {
+            match self.options.establish_async(socket).await {
+                Ok(a) => self.run_session(a, peer).await,
+                Err(e) => tracing::warn!(%peer, error = %e, "association not established"),
+            }
+        }
+    }
+
+    async fn run_session<S>(&self, association: AsyncServerAssociation<S>, peer: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + PeekReady + Unpin + Send,
+    {
         let calling_ae = dicom_ul::association::Association::peer_ae_title(&association)
             .trim()
             .to_string();
@@ -362,7 +391,7 @@ enum SubOutcome {
 }
 
 /// Performs one C-STORE sub-operation on `association`.
-async fn send_one<A>(
+async fn send_one<A, S>(
     scp: &Scp,
     association: &mut A,
     loc: &InstanceLocation,
@@ -370,7 +399,8 @@ async fn send_one<A>(
     move_originator: Option<(&str, u16)>,
 ) -> Result<SubOutcome, retrieve::RetrieveError>
 where
-    A: AsyncAssociation<TcpStream> + Send,
+    A: AsyncAssociation<S> + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let Some(pc) = retrieve::choose_context(association.presentation_contexts(), loc) else {
         return Ok(SubOutcome::NotSent(format!(
@@ -424,9 +454,9 @@ enum State {
     },
 }
 
-struct Session<'a> {
+struct Session<'a, S> {
     scp: &'a Scp,
-    association: AsyncServerAssociation<TcpStream>,
+    association: AsyncServerAssociation<S>,
     /// The calling AE's principal, with access control.
     principal: Option<Principal>,
     calling_ae: String,
@@ -434,7 +464,32 @@ struct Session<'a> {
     stats: SessionStats,
 }
 
-impl Session<'_> {
+/// A stream that can tell, without reading and without waiting, whether the peer sent
+/// something (C-CANCEL polling).
+pub trait PeekReady {
+    /// Whether bytes (or the end of the stream) are waiting.
+    fn peek_ready(&mut self, cx: &mut std::task::Context<'_>) -> bool;
+}
+
+impl PeekReady for TcpStream {
+    fn peek_ready(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let mut byte = [0u8; 1];
+        let mut buf = tokio::io::ReadBuf::new(&mut byte);
+        self.poll_peek(cx, &mut buf).is_ready()
+    }
+}
+
+impl PeekReady for AsyncTlsStream {
+    fn peek_ready(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        // any TLS record from the requestor during an operation carries a PDU (or closes)
+        self.get_mut().0.peek_ready(cx)
+    }
+}
+
+impl<S> Session<'_, S>
+where
+    S: AsyncRead + AsyncWrite + PeekReady + Unpin + Send,
+{
     async fn run(&mut self) -> Result<&'static str, SessionError> {
         let mut state = State::Idle;
         loop {
@@ -1082,11 +1137,7 @@ impl Session<'_> {
             // one poll of a peek, without waiting: ready data (or the end of the stream, or
             // an error) means the requestor sent something. A zero timeout would instead
             // park the task until the next timer tick, about 1 ms per match.
-            let mut byte = [0u8; 1];
-            let mut buf = tokio::io::ReadBuf::new(&mut byte);
-            std::future::poll_fn(|cx| std::task::Poll::Ready(stream.poll_peek(cx, &mut buf)))
-                .await
-                .is_ready()
+            std::future::poll_fn(|cx| std::task::Poll::Ready(stream.peek_ready(cx))).await
         };
         if !arrived {
             return Ok(false);

@@ -51,6 +51,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 mod analysis_api;
 pub mod auth;
 mod qc_api;
+pub mod tls;
 pub use analysis_api::analysis_routes;
 pub use dicomweb::DicomWebConfig;
 pub use problem::Problem;
@@ -259,14 +260,25 @@ async fn metrics(State(state): State<WebState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-/// Serves the application on `listener` until `shutdown` completes.
+/// Serves the application on `listener` until `shutdown` completes: HTTPS when `tls` is
+/// given, plain HTTP otherwise.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: WebState,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state).map_err(std::io::Error::other)?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    match tls {
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }

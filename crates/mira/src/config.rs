@@ -53,6 +53,9 @@ pub struct HttpConfig {
     pub cors: mira_web::CorsConfig,
     /// DICOMweb options (`[http.dicomweb]`).
     pub dicomweb: mira_web::DicomWebConfig,
+    /// HTTPS (`[http.tls] cert_file, key_file`): absent, plain HTTP (behind a TLS proxy, or
+    /// on loopback only).
+    pub tls: Option<mira_access::TlsFiles>,
 }
 
 impl Default for Config {
@@ -84,6 +87,7 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8042".parse().expect("valid address"),
             cors: mira_web::CorsConfig::default(),
             dicomweb: mira_web::DicomWebConfig::default(),
+            tls: None,
         }
     }
 }

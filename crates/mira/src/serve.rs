@@ -56,11 +56,17 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let directory = mira_access::Directory::new(ingest.archive().catalogue.pool().clone());
-    let scp = Arc::new(Scp::with_access(
-        config.dimse.clone(),
-        ingest.clone(),
-        directory.clone(),
-    ));
+    let scp = Arc::new(
+        Scp::with_access(config.dimse.clone(), ingest.clone(), directory.clone())
+            .context("invalid [dimse.tls] configuration")?,
+    );
+    let http_tls = config
+        .http
+        .tls
+        .as_ref()
+        .map(|tls| tls.server_config(&[b"http/1.1"]))
+        .transpose()
+        .context("invalid [http.tls] configuration")?;
     // subscribed before anything can be stored
     let qc = (config.qc.enabled)
         .then(|| mira_qc::worker::spawn(&ingest, qc_config, shutdown_rx.clone()));
@@ -88,7 +94,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
         },
     )
     .with_access(directory);
-    let http = tokio::spawn(mira_web::serve(http_listener, web, async move {
+    let http = tokio::spawn(mira_web::serve(http_listener, web, http_tls, async move {
         let _ = http_shutdown.changed().await;
     }));
 

@@ -108,7 +108,7 @@ fn pydicom_file(name: &str) -> Option<PathBuf> {
     common::testdata().map(|d| d.join("dicom/pydicom").join(name))
 }
 
-fn storescu(server: &Server, aet: &str, file: &PathBuf) {
+fn storescu(server: &Server, aet: &str, file: &std::path::Path) {
     let out = require!(common::run_dcmtk(
         "storescu",
         [
