@@ -79,6 +79,49 @@ pub struct NewUser {
     pub all_sites: bool,
 }
 
+/// A user as administrators see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserSummary {
+    /// Login name.
+    pub username: String,
+    /// Name shown.
+    pub display_name: String,
+    /// Own site's code.
+    pub site: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Further sites' codes.
+    pub grants: Vec<String>,
+    /// Every site.
+    pub all_sites: bool,
+    /// Whether the account can log in.
+    pub active: bool,
+}
+
+/// A site as administrators see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SiteSummary {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// `hospital`, `community` or `regional`.
+    pub kind: String,
+}
+
+/// A registered AE title.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AeSummary {
+    /// The AE title.
+    pub ae_title: String,
+    /// Its site's code.
+    pub site: String,
+    /// Whether it sees every site.
+    pub all_sites: bool,
+    /// What it is.
+    pub description: String,
+}
+
 /// Minimum password length (NIST SP 800-63B §5.1.1.2 asks for at least 8).
 pub const MIN_PASSWORD_LEN: usize = 10;
 
@@ -223,6 +266,75 @@ impl Directory {
         }
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Every user with roles, site and grants (no hashes), by username.
+    pub async fn users(&self) -> Result<Vec<UserSummary>, AccessError> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.username, u.display_name, s.code, u.all_sites, u.active,
+                    (SELECT group_concat(role, ',') FROM user_roles r WHERE r.user_pk = u.id),
+                    (SELECT group_concat(g.code, ',') FROM user_site_grants x
+                     JOIN sites g ON g.id = x.site_pk WHERE x.user_pk = u.id)
+             FROM users u JOIN sites s ON s.id = u.site_pk ORDER BY u.username",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let split = |text: Option<String>| -> Vec<String> {
+            let mut items: Vec<String> = text
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            items.sort();
+            items
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| UserSummary {
+                username: r.get(1),
+                display_name: r.get(2),
+                site: r.get(3),
+                all_sites: r.get(4),
+                active: r.get(5),
+                roles: split(r.get(6)),
+                grants: split(r.get(7)),
+            })
+            .collect())
+    }
+
+    /// Every site.
+    pub async fn sites(&self) -> Result<Vec<SiteSummary>, AccessError> {
+        let rows = sqlx::query("SELECT code, name, kind FROM sites ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SiteSummary {
+                code: r.get(0),
+                name: r.get(1),
+                kind: r.get(2),
+            })
+            .collect())
+    }
+
+    /// Every registered AE title.
+    pub async fn ae_titles(&self) -> Result<Vec<AeSummary>, AccessError> {
+        let rows = sqlx::query(
+            "SELECT a.ae_title, s.code, a.all_sites, a.description FROM ae_titles a
+             JOIN sites s ON s.id = a.site_pk ORDER BY a.ae_title",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AeSummary {
+                ae_title: r.get(0),
+                site: r.get(1),
+                all_sites: r.get(2),
+                description: r.get(3),
+            })
+            .collect())
     }
 
     /// Deactivates a user and revokes every credential of theirs.

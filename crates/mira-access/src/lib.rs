@@ -25,7 +25,9 @@ pub mod model;
 pub mod provision;
 pub mod tls;
 
-pub use directory::{AccessError, Directory, NewUser, TokenKind};
+pub use directory::{
+    AccessError, AeSummary, Directory, NewUser, SiteSummary, TokenKind, UserSummary,
+};
 pub use model::{Identity, Permission, Principal, Role, SiteKind, SiteRef};
 pub use provision::{AccessFile, apply};
 pub use tls::{TlsError, TlsFiles};

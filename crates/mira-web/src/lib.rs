@@ -18,6 +18,7 @@
 //! | `GET /api/analysis/...` | AI results of a study and the analysis job queue (`analysis_api`) |
 //!
 //! | `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me` | sessions (`auth`) |
+//! | `/api/admin/...` | users, sites and AE titles (`admin_api`) |
 //!
 //! Every path but `/healthz`, `/readyz` and the login needs a token (`auth`): `401` without
 //! one, `403` when the caller's roles lack the permission the path needs, and every query and
@@ -48,6 +49,7 @@ use mira_ingest::Ingest;
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+mod admin_api;
 mod analysis_api;
 pub mod auth;
 mod qc_api;
@@ -178,6 +180,11 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         mira_analysis::JobQueue::new(state.ingest.archive().catalogue.pool().clone()),
         state.ingest.archive().catalogue.clone(),
     );
+    let admin = state
+        .directory
+        .clone()
+        .map(admin_api::admin_routes)
+        .unwrap_or_default();
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -188,6 +195,7 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         .with_state(state.clone())
         .merge(qc)
         .merge(analysis)
+        .merge(admin)
         // after every route set is merged, so that none escapes it
         .layer(axum::middleware::from_fn_with_state(
             state,

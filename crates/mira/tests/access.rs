@@ -34,7 +34,7 @@ const ROLES: [&str; 6] = [
 /// administrator (who reads no images), de-identified datasets only for researchers.
 fn allowed(role: &str, endpoint: &str) -> bool {
     let grants: &[&str] = match role {
-        "admin" => &["me", "jobs"],
+        "admin" => &["me", "jobs", "admin"],
         "radiologist" => &["me", "qido", "wado", "qc", "indicators", "analysis"],
         "technologist" => &["me", "qido", "wado", "stow", "qc", "indicators", "analysis"],
         "qc-officer" => &["me", "qido", "wado", "qc", "indicators", "analysis"],
@@ -269,7 +269,15 @@ fn every_role_site_and_endpoint_gets_exactly_what_it_should() {
         } else {
             denied(&r, "jobs");
         }
-        cells += 4;
+        let r = get("/api/admin/users");
+        if allowed(role, "admin") {
+            assert_eq!(r.status, 200, "{user}");
+            // never a password hash
+            assert!(!r.text().contains("argon2"), "{}", r.text());
+        } else {
+            denied(&r, "admin");
+        }
+        cells += 5;
     }
 
     // STOW-RS last (it adds a study): only technologists store, and a stored study belongs
@@ -395,4 +403,148 @@ fn every_role_site_and_endpoint_gets_exactly_what_it_should() {
             .contains("calling AE title not registered to a site")
     );
     eprintln!("{cells} cells of the permission matrix checked");
+}
+
+#[test]
+fn login_sessions_logout_and_account_administration() {
+    let server = Server::start(&[]);
+    let access = server.scratch("access").join("people.toml");
+    std::fs::write(&access, access_file()).unwrap();
+    common::mira_cli(
+        server.data_dir(),
+        &["access", "apply", access.to_str().unwrap()],
+    );
+    let post = |path: &str, body: &str, auth: Option<&str>| {
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(a) = auth {
+            headers.push(("Authorization", a));
+        }
+        http(server.http_addr(), "POST", path, &headers, body.as_bytes())
+    };
+
+    // wrong password and unknown user: the same 401
+    for body in [
+        r#"{"username": "radiologist@cc-a", "password": "wrong password!"}"#,
+        r#"{"username": "nobody", "password": "correct horse battery"}"#,
+    ] {
+        let r = post("/api/auth/login", body, None);
+        assert_eq!(r.status, 401, "{}", r.text());
+        assert_eq!(r.json()["detail"], "invalid username or password");
+    }
+    let r = post(
+        "/api/auth/login",
+        r#"{"username": "radiologist@cc-a", "password": "correct horse battery"}"#,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cookie = r.header("set-cookie").unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let token = r.json()["token"].as_str().unwrap().to_string();
+    let bearer = format!("Bearer {token}");
+    let session_cookie = cookie.split(';').next().unwrap().to_string();
+    // the bearer token and the cookie both work
+    let me = http(
+        server.http_addr(),
+        "GET",
+        "/api/auth/me",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(me.json()["identity"]["username"], "radiologist@cc-a");
+    let me = http(
+        server.http_addr(),
+        "GET",
+        "/api/auth/me",
+        &[("Cookie", &session_cookie)],
+        b"",
+    );
+    assert_eq!(me.status, 200);
+    // logout revokes it
+    assert_eq!(post("/api/auth/logout", "", Some(&bearer)).status, 204);
+    let me = http(
+        server.http_addr(),
+        "GET",
+        "/api/auth/me",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(me.status, 401);
+
+    // an administrator creates an account; the new user logs in; deactivation revokes
+    let admin = format!(
+        "Bearer {}",
+        common::create_token(server.data_dir(), "admin@cc-a")
+    );
+    let put = |path: &str, body: &str, auth: &str| {
+        http(
+            server.http_addr(),
+            "PUT",
+            path,
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", auth),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let new_user = r#"{"display_name": "李明", "password": "a long passphrase", "roles": ["technologist"], "site": "cc-a"}"#;
+    assert_eq!(put("/api/admin/users/liming", new_user, &admin).status, 204);
+    // a radiologist cannot
+    let radiologist = format!(
+        "Bearer {}",
+        common::create_token(server.data_dir(), "radiologist@cc-a")
+    );
+    assert_eq!(
+        put("/api/admin/users/liming", new_user, &radiologist).status,
+        403
+    );
+    // bad input is a clear 400 or 404
+    let short =
+        r#"{"display_name": "x", "password": "short", "roles": ["technologist"], "site": "cc-a"}"#;
+    let r = put("/api/admin/users/x", short, &admin);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let nowhere = r#"{"display_name": "x", "password": "a long passphrase", "roles": ["technologist"], "site": "mars"}"#;
+    assert_eq!(put("/api/admin/users/x", nowhere, &admin).status, 404);
+    let r = post(
+        "/api/auth/login",
+        r#"{"username": "liming", "password": "a long passphrase"}"#,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let liming = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let users = http(
+        server.http_addr(),
+        "GET",
+        "/api/admin/users",
+        &[("Authorization", &admin)],
+        b"",
+    );
+    let listed = users.json();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "liming")
+        .unwrap();
+    assert_eq!(entry["roles"], serde_json::json!(["technologist"]));
+    assert_eq!(entry["site"], "cc-a");
+    let r = http(
+        server.http_addr(),
+        "DELETE",
+        "/api/admin/users/liming",
+        &[("Authorization", &admin)],
+        b"",
+    );
+    assert_eq!(r.status, 204);
+    let me = http(
+        server.http_addr(),
+        "GET",
+        "/api/auth/me",
+        &[("Authorization", &liming)],
+        b"",
+    );
+    assert_eq!(me.status, 401, "a deactivated user's session ends");
 }
