@@ -1,7 +1,9 @@
 //! `mira`: the command-line entry point. Flags → configuration → wiring → subcommand; the
 //! work itself lives in the library crates.
 
+mod audit;
 mod config;
+mod deid;
 mod import;
 mod ls;
 mod qc;
@@ -39,6 +41,10 @@ enum Command {
     Ls(ls::LsArgs),
     /// Imaging QC: check files and folders offline, or report indicators (`mira qc report`).
     Qc(qc::QcArgs),
+    /// De-identify DICOM files or folders (PS3.15 Annex E) into a new tree.
+    Deid(deid::DeidArgs),
+    /// The tamper-evident audit log: verify the chain, export for a syslog/ATNA collector.
+    Audit(audit::AuditArgs),
     /// Fill the catalogue with synthetic studies for benchmarks (see bench/README.md).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -89,6 +95,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ls(args) => ls::run(config, args).await,
         Command::Qc(args) => qc::run(config, args).await,
         Command::Synth(args) => synth::run(config, args).await,
+        Command::Deid(args) => deid::run(args).await,
+        Command::Audit(args) => audit::run(config, args).await,
     }
 }
 
