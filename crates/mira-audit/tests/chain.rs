@@ -21,7 +21,7 @@ async fn log_with(records: u64) -> (tempfile::TempDir, AuditLog) {
 
 fn event(n: u64) -> AuditEvent {
     AuditEvent {
-        actor: if n % 2 == 0 {
+        actor: if n.is_multiple_of(2) {
             Actor::User("dr.lee".into())
         } else {
             Actor::AeTitle("CT_SCANNER_1".into())

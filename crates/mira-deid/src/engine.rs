@@ -490,13 +490,10 @@ impl Deidentifier {
                     }
                 }
             }
+            VR::TM if context.shift_days.is_some() => Some(element),
             VR::TM => {
-                if context.shift_days.is_some() {
-                    Some(element)
-                } else {
-                    context.report.removed += 1;
-                    None
-                }
+                context.report.removed += 1;
+                None
             }
             VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::CS | VR::AE => {
                 let text = element.value().to_str().ok()?.to_lowercase();

@@ -186,10 +186,10 @@ fn all_strings(dataset: &InMemDicomObject, into: &mut Vec<String>) {
             for item in element.items().unwrap_or_default() {
                 all_strings(item, into);
             }
-        } else if !matches!(element.vr(), VR::OB | VR::OW | VR::UN | VR::OF | VR::OD) {
-            if let Ok(text) = element.value().to_str() {
-                into.push(text.to_string());
-            }
+        } else if !matches!(element.vr(), VR::OB | VR::OW | VR::UN | VR::OF | VR::OD)
+            && let Ok(text) = element.value().to_str()
+        {
+            into.push(text.to_string());
         }
     }
 }

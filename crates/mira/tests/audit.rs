@@ -30,7 +30,7 @@ async fn archive_with_log(records: u64) -> (tempfile::TempDir, Catalogue) {
         log.record(AuditEvent {
             actor: Actor::User("dr.lee".into()),
             site: "central-hospital".into(),
-            action: if n % 3 == 0 {
+            action: if n.is_multiple_of(3) {
                 AuditAction::Query
             } else {
                 AuditAction::View
