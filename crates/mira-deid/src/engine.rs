@@ -359,7 +359,10 @@ impl Deidentifier {
         context: &mut Context,
         depth: u32,
     ) -> Result<Option<DataElement<InMemDicomObject>>, DeidError> {
-        let element = resolve_unknown_vr(element);
+        let Some(element) = resolve_unknown_vr(element) else {
+            context.report.removed += 1;
+            return Ok(None);
+        };
         let tag = element.tag();
         let vr = element.vr();
         let action = match TABLE.rule(tag) {
@@ -523,30 +526,36 @@ impl Deidentifier {
 /// A public attribute read as UN (implicit VR data kept by a converter, or an unknown VR):
 /// where the dictionary gives it an ASCII-only VR (UIDs, dates, codes, numbers), its bytes
 /// become that value, so that U remaps the UID and C shifts the date instead of treating
-/// bytes. Other UN values stay bytes (the table's X and Z apply to them alike).
-fn resolve_unknown_vr(element: DataElement<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+/// bytes. A sequence read as UN bytes cannot be walked, so it is removed (`None`): its items
+/// could hold anything. Other UN values stay bytes (the table's X and Z apply to them alike).
+fn resolve_unknown_vr(
+    element: DataElement<InMemDicomObject>,
+) -> Option<DataElement<InMemDicomObject>> {
     use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
     if element.vr() != VR::UN {
-        return element;
+        return Some(element);
     }
     let tag = element.tag();
     let Some(vr) = dicom_dictionary_std::StandardDataDictionary
         .by_tag(tag)
         .and_then(|entry| entry.vr().exact())
     else {
-        return element;
+        return Some(element);
     };
+    if vr == VR::SQ {
+        return None;
+    }
     if !matches!(
         vr,
         VR::UI | VR::DA | VR::DT | VR::TM | VR::AS | VR::CS | VR::DS | VR::IS | VR::AE
     ) {
-        return element;
+        return Some(element);
     }
     let Ok(bytes) = element.value().to_bytes() else {
-        return element;
+        return Some(element);
     };
     if !bytes.is_ascii() {
-        return element;
+        return Some(element);
     }
     let text = String::from_utf8_lossy(&bytes);
     let values: Vec<String> = text
@@ -554,7 +563,11 @@ fn resolve_unknown_vr(element: DataElement<InMemDicomObject>) -> DataElement<InM
         .split('\\')
         .map(|v| v.trim().to_string())
         .collect();
-    DataElement::new(tag, vr, PrimitiveValue::Strs(values.into_iter().collect()))
+    Some(DataElement::new(
+        tag,
+        vr,
+        PrimitiveValue::Strs(values.into_iter().collect()),
+    ))
 }
 
 /// The archive's structural pre-pass (mira-dicom's `preflight`): lengths past the end of the
