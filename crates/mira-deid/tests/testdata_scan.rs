@@ -224,6 +224,8 @@ fn issue_8_every_testdata_file_is_deidentified_and_leaks_nothing() {
     let (mut decoded_same, mut pixel_identical) = (0, 0);
     let mut kept_elsewhere = 0;
     let mut ours_count = 0;
+    let mut charset_changed = 0;
+    let verbose = std::env::var_os("MIRA_DEID_SCAN_VERBOSE").is_some();
 
     for path in &files {
         let name = path.strip_prefix(&root).unwrap().display().to_string();
@@ -272,6 +274,9 @@ fn issue_8_every_testdata_file_is_deidentified_and_leaks_nothing() {
             let kept = kept_lower.iter().any(|k| k.contains(&lower));
             if kept {
                 kept_elsewhere += 1;
+                if verbose {
+                    eprintln!("kept elsewhere: {} {:?}", n.origin, n.text);
+                }
             }
             !kept
         });
@@ -293,6 +298,27 @@ fn issue_8_every_testdata_file_is_deidentified_and_leaks_nothing() {
             }
         }
         needles_total.extend(needles.into_iter().map(|n| n.text));
+
+        // character sets: what was decodable stays decodable (no replacement characters appear
+        // that the input did not already decode to), and the declared set can encode the text
+        let mut input_strings = Vec::new();
+        all_strings(&input, &mut input_strings);
+        let replacements = |v: &[String]| {
+            v.iter()
+                .map(|s| s.matches('\u{FFFD}').count())
+                .sum::<usize>()
+        };
+        assert!(
+            replacements(&strings) <= replacements(&input_strings),
+            "{name}: text no longer decodes"
+        );
+        if report.charset_changed {
+            charset_changed += 1;
+            assert_eq!(
+                text(&output, tags::SPECIFIC_CHARACTER_SET).as_deref(),
+                Some("ISO_IR 192")
+            );
+        }
 
         // marks
         assert_eq!(
@@ -358,7 +384,8 @@ fn issue_8_every_testdata_file_is_deidentified_and_leaks_nothing() {
     }
     eprintln!(
         "{} files: {written} de-identified, {} refused; {} identifying values scanned for ({kept_elsewhere} also in kept attributes and {ours_count} words of mira's own method text, not counted), {} leaks; \
-         {} studies and {} series consistent; pixel data identical in {pixel_identical}, decoded identically in {decoded_same}",
+         {} studies and {} series consistent; pixel data identical in {pixel_identical}, decoded identically in {decoded_same}; \
+         {charset_changed} re-encoded as ISO_IR 192",
         files.len(),
         refused.len(),
         needles_total.len(),
