@@ -225,3 +225,33 @@ fn a_key_is_required_and_must_be_long_enough() {
     assert_eq!(run.status.code(), Some(2));
     assert!(text(&run.stderr).contains("key too short"));
 }
+
+#[test]
+fn burned_in_annotation_is_refused_unless_allowed() {
+    let Some(file) =
+        mira_testdata::file("dicom/orthanc/2023-04-21-RLEPlanarConfigurationYBR_FULL.dcm")
+    else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let key = key_file(work.path());
+    let out = work.path().join("out.dcm");
+    let args = |extra: &[&str]| {
+        let mut args = vec![
+            "deid",
+            file.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        mira(&args)
+    };
+    let run = args(&[]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(text(&run.stdout).contains("burned-in annotation (0028,0301) is YES"));
+    assert!(!out.exists());
+    let run = args(&["--allow-burned-in"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    assert!(out.is_file());
+}
