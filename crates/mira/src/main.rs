@@ -3,7 +3,9 @@
 
 mod access;
 mod analyzers;
+mod audit;
 mod config;
+mod deid;
 mod import;
 mod ls;
 mod qc;
@@ -45,6 +47,10 @@ enum Command {
     Access(access::AccessArgs),
     /// API tokens: `mira token create USER`.
     Token(access::TokenArgs),
+    /// De-identify DICOM files or folders (PS3.15 Annex E) into a new tree.
+    Deid(deid::DeidArgs),
+    /// The tamper-evident audit log: verify the chain, export for a syslog/ATNA collector.
+    Audit(audit::AuditArgs),
     /// Fill the catalogue with synthetic studies for benchmarks (see bench/README.md).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -97,6 +103,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth::run(config, args).await,
         Command::Access(args) => access::run_access(config, args).await,
         Command::Token(args) => access::run_token(config, args).await,
+        Command::Deid(args) => deid::run(args).await,
+        Command::Audit(args) => audit::run(config, args).await,
     }
 }
 

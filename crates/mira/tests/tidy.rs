@@ -79,6 +79,8 @@ fn dependencies_point_one_way() {
         ("mira-testdata", &[]),
         ("mira-clinical", &[]),
         ("mira-sr", &[]),
+        ("mira-deid", &["mira-dicom"]),
+        ("mira-audit", &[]),
     ];
     let deps = workspace_dependencies();
     for krate in deps.keys().filter(|k| *k != "mira") {
