@@ -15,7 +15,8 @@
 //! repository accepts, or as JSON lines.
 //!
 //! Modules: `event` (the record's vocabulary), [`chain`] (canonical bytes, verification),
-//! `log` ([`AuditLog`], the store), [`atna`] (export).
+//! `log` ([`AuditLog`], the store), `sink` ([`AuditSink`], the queue the edges write to),
+//! [`atna`] (export).
 //!
 //! ```no_run
 //! # async fn example(catalogue: mira_store::Catalogue) -> Result<(), mira_audit::AuditError> {
@@ -40,9 +41,11 @@ pub mod atna;
 pub mod chain;
 mod event;
 mod log;
+mod sink;
 
 pub use chain::{ChainFault, ChainReport};
 pub use event::{
     Actor, AuditAction, AuditEvent, AuditObject, AuditRecord, Outcome, PatientPseudonym,
 };
 pub use log::{AuditError, AuditLog, now_rfc3339};
+pub use sink::AuditSink;

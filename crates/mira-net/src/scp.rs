@@ -20,6 +20,7 @@ use dicom_ul::pdu::{
     PresentationContextResultReason, RequestorRoles, UserIdentity,
 };
 use mira_access::{Directory, Principal};
+use mira_audit::{Actor, AuditAction, AuditEvent, AuditObject, AuditSink, Outcome as AuditOutcome};
 use mira_dicom::part10::{meta_for_received_instance, write_head};
 use mira_dicom::syntax::{ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, is_storage_sop_class};
 use mira_ingest::StagingFile;
@@ -165,6 +166,8 @@ impl Negotiation for RetrieveRoles {
 pub struct Scp {
     /// Whether associations are TLS.
     tls: bool,
+    /// Where accesses are recorded.
+    audit: Option<AuditSink>,
     config: ScpConfig,
     ingest: Ingest,
     options: ServerAssociationOptions<'static, AeTitlePolicy, RetrieveRoles>,
@@ -189,6 +192,12 @@ impl Scp {
         directory: Directory,
     ) -> Result<Self, mira_access::TlsError> {
         Self::build(config, ingest, Some(directory))
+    }
+
+    /// Records queries, retrieves and stores in the audit log.
+    pub fn with_audit(mut self, audit: AuditSink) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     fn build(
@@ -229,6 +238,7 @@ impl Scp {
         }
         let slots = Arc::new(Semaphore::new(config.max_associations.max(1)));
         Ok(Scp {
+            audit: None,
             tls: config.tls.is_some(),
             config,
             ingest,
@@ -304,16 +314,39 @@ impl Scp {
                 Err(e) => tracing::error!(error = %e, "cannot read the registered AE titles"),
             }
         }
-        if self.tls {
+        let refused = if self.tls {
             match self.options.establish_tls_async(socket).await {
-                Ok(a) => self.run_session(a, peer).await,
-                Err(e) => tracing::warn!(%peer, error = %e, "TLS association not established"),
+                Ok(a) => return self.run_session(a, peer).await,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "TLS association not established");
+                    e.to_string()
+                }
             }
         } else {
             match self.options.establish_async(socket).await {
-                Ok(a) => self.run_session(a, peer).await,
-                Err(e) => tracing::warn!(%peer, error = %e, "association not established"),
+                Ok(a) => return self.run_session(a, peer).await,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "association not established");
+                    e.to_string()
+                }
             }
+        };
+        // a refused association is an access attempt: the log line names the calling AE
+        // title, the audit record the peer and the reason
+        if let Some(sink) = &self.audit
+            && refused.contains("rejected")
+        {
+            sink.record(AuditEvent {
+                actor: Actor::AeTitle("(refused)".into()),
+                site: String::new(),
+                // a node failing to authenticate (DCM 110114 User Authentication)
+                action: AuditAction::FailedLogin,
+                object: AuditObject::None,
+                outcome: AuditOutcome::Denied,
+                source_address: peer.ip().to_string(),
+                detail: refused,
+            })
+            .await;
         }
     }
 
@@ -351,7 +384,18 @@ impl Scp {
             stats: SessionStats::default(),
         };
         let end = session.run().await;
-        let SessionStats { stored, failed } = session.stats;
+        // one Store record per study the association added to (not one per instance)
+        for (study, count) in std::mem::take(&mut session.stats.studies) {
+            session
+                .audit(
+                    AuditAction::Store,
+                    AuditObject::Study(study),
+                    AuditOutcome::Success,
+                    format!("C-STORE: {count} instances"),
+                )
+                .await;
+        }
+        let SessionStats { stored, failed, .. } = session.stats;
         match end {
             Ok(how) => {
                 tracing::info!(%peer, calling_ae = session.calling_ae, stored, failed, "association {how}")
@@ -367,6 +411,8 @@ impl Scp {
 struct SessionStats {
     stored: u64,
     failed: u64,
+    /// Instances stored per Study Instance UID, for the audit log.
+    studies: BTreeMap<String, u64>,
 }
 
 /// An error that ends an association.
@@ -741,7 +787,14 @@ where
                             status::DUPLICATE_SOP_INSTANCE,
                             Some("SOP Instance UID stored with different content".to_string()),
                         ),
-                        _ => (status::SUCCESS, None),
+                        _ => {
+                            *self
+                                .stats
+                                .studies
+                                .entry(receipt.study_instance_uid)
+                                .or_default() += 1;
+                            (status::SUCCESS, None)
+                        }
                     },
                     Err(e) => (store_failure_status(&e), Some(e.to_string())),
                 }
@@ -838,6 +891,32 @@ where
         }
     }
 
+    /// Records an access in the audit log (when the provider has one).
+    async fn audit(
+        &self,
+        action: AuditAction,
+        object: AuditObject,
+        outcome: AuditOutcome,
+        detail: String,
+    ) {
+        if let Some(sink) = &self.scp.audit {
+            sink.record(AuditEvent {
+                actor: Actor::AeTitle(self.calling_ae.clone()),
+                site: self
+                    .principal
+                    .as_ref()
+                    .map(|p| p.site.code.clone())
+                    .unwrap_or_default(),
+                action,
+                object,
+                outcome,
+                source_address: self.peer.ip().to_string(),
+                detail,
+            })
+            .await;
+        }
+    }
+
     /// The studies this association may reach: its AE title's sites.
     fn sites(&self) -> SiteFilter {
         self.principal
@@ -902,6 +981,18 @@ where
             find.query.offset += PAGE;
         }
         tracing::info!(calling_ae = self.calling_ae, level = %find.query.level, matches = sent, "C-FIND");
+        self.audit(
+            AuditAction::Query,
+            AuditObject::Query(
+                request
+                    .affected_sop_class_uid
+                    .trim_end_matches('\0')
+                    .to_string(),
+            ),
+            AuditOutcome::Success,
+            format!("C-FIND {} level: {sent} matches", find.query.level),
+        )
+        .await;
         self.respond(pc_id, request, status::SUCCESS, None).await
     }
 
@@ -960,6 +1051,24 @@ where
             Err(e) => return self.query_failed(pc_id, request, e).await,
         };
         let total = instances.len();
+        let studies: std::collections::BTreeSet<String> = instances
+            .iter()
+            .map(|i| i.study_instance_uid.clone())
+            .collect();
+        let verb = if service == Service::Move {
+            "C-MOVE"
+        } else {
+            "C-GET"
+        };
+        for study in studies {
+            self.audit(
+                AuditAction::Retrieve,
+                AuditObject::Study(study),
+                AuditOutcome::Success,
+                format!("{verb}: {total} instances requested"),
+            )
+            .await;
+        }
         let mut outgoing = match destination {
             Some((ae, address)) if total > 0 => {
                 let contexts = retrieve::proposed_contexts(&instances);

@@ -23,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mira_access::{AccessError, Identity, Permission, Principal, SiteRef, TokenKind};
+use mira_audit::{Actor, AuditAction, AuditEvent, AuditObject, Outcome as AuditOutcome};
 use mira_store::SiteFilter;
 use serde::Deserialize;
 
@@ -30,6 +31,8 @@ use crate::{Problem, WebState};
 
 tokio::task_local! {
     static CALLER: Arc<Principal>;
+    /// The client's IP address, for public paths (the login) that have no principal yet.
+    static PEER: String;
 }
 
 /// The principal of the request being handled.
@@ -167,11 +170,100 @@ fn unrestricted() -> Principal {
     }
 }
 
-/// The middleware: authenticate, authorise, then run the handler as the principal.
+/// What the audit log records of a request, by method and path: `None` for requests that
+/// touch no patient data (health, metrics, indicators, the job queue). Query keys are never
+/// recorded: they can hold names.
+pub fn audited(method: &Method, path: &str) -> Option<(AuditAction, AuditObject, String)> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let after = |name: &str| {
+        segments
+            .iter()
+            .position(|s| *s == name)
+            .and_then(|i| segments.get(i + 1))
+            .map(|s| s.to_string())
+    };
+    let study = after("studies");
+    let study_or = |fallback: &str| match &study {
+        Some(uid) => AuditObject::Study(uid.clone()),
+        None => AuditObject::Query(fallback.to_string()),
+    };
+    match segments.as_slice() {
+        ["dicom-web", ..] => {
+            let last = *segments.last().unwrap_or(&"");
+            if method == Method::POST {
+                Some((AuditAction::Store, study_or("STOW-RS"), "STOW-RS".into()))
+            } else if matches!(last, "studies" | "series" | "instances") {
+                Some((
+                    AuditAction::Query,
+                    study_or("QIDO-RS"),
+                    format!("QIDO-RS {last}"),
+                ))
+            } else if matches!(last, "rendered" | "thumbnail") {
+                Some((
+                    AuditAction::View,
+                    study_or("WADO-RS"),
+                    format!("WADO-RS {last}"),
+                ))
+            } else {
+                let what = if segments.contains(&"frames") {
+                    "frames"
+                } else if segments.contains(&"bulkdata") {
+                    "bulkdata"
+                } else if last == "metadata" {
+                    "metadata"
+                } else {
+                    "instances"
+                };
+                Some((
+                    AuditAction::Retrieve,
+                    study_or("WADO-RS"),
+                    format!("WADO-RS {what}"),
+                ))
+            }
+        }
+        ["api", "qc", "studies", uid] => Some((
+            AuditAction::View,
+            AuditObject::Study(uid.to_string()),
+            "QC results".into(),
+        )),
+        ["api", "analysis", "studies", uid] => Some((
+            AuditAction::View,
+            AuditObject::Study(uid.to_string()),
+            "AI results".into(),
+        )),
+        ["api", "admin", kind, name] if method == Method::PUT || method == Method::DELETE => {
+            let object = if *kind == "users" {
+                AuditObject::User(name.to_string())
+            } else {
+                AuditObject::None
+            };
+            Some((
+                AuditAction::PermissionChange,
+                object,
+                format!("{} {kind} {name}", method.as_str()),
+            ))
+        }
+        ["api", "auth", "logout"] => Some((AuditAction::Logout, AuditObject::None, String::new())),
+        _ => None,
+    }
+}
+
+fn peer_of(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<crate::PeerAddr>>()
+        .map(|c| c.0.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+/// The middleware: authenticate, authorise, then run the handler as the principal; record
+/// what touched patient data.
 pub async fn authenticate(State(state): State<WebState>, request: Request, next: Next) -> Response {
     let needed = requirement(request.method(), request.uri().path());
+    let audit = audited(request.method(), request.uri().path());
+    let peer = peer_of(&request);
     if needed == Requirement::Public {
-        return next.run(request).await;
+        return PEER.scope(peer, next.run(request)).await;
     }
     let principal = match &state.directory {
         None => unrestricted(),
@@ -204,6 +296,18 @@ pub async fn authenticate(State(state): State<WebState>, request: Request, next:
             ?permission,
             "request refused: permission missing"
         );
+        if let (Some(sink), Some((action, object, detail))) = (&state.audit, audit) {
+            sink.record(AuditEvent {
+                actor: Actor::User(principal.name().to_string()),
+                site: principal.site.code.clone(),
+                action,
+                object,
+                outcome: AuditOutcome::Denied,
+                source_address: peer,
+                detail: format!("{detail}: permission missing"),
+            })
+            .await;
+        }
         return Problem::new(
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -217,7 +321,29 @@ pub async fn authenticate(State(state): State<WebState>, request: Request, next:
         )
         .into_response();
     }
-    CALLER.scope(Arc::new(principal), next.run(request)).await
+    let principal = Arc::new(principal);
+    let response = CALLER.scope(principal.clone(), next.run(request)).await;
+    if let (Some(sink), Some((action, object, detail))) = (&state.audit, audit) {
+        let status = response.status();
+        sink.record(AuditEvent {
+            actor: Actor::User(principal.name().to_string()),
+            site: principal.site.code.clone(),
+            action,
+            object,
+            outcome: if status.is_success() {
+                AuditOutcome::Success
+            } else if status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND {
+                // a study outside the caller's sites answers 404
+                AuditOutcome::Denied
+            } else {
+                AuditOutcome::Failure
+            },
+            source_address: peer,
+            detail: format!("{detail} ({})", status.as_u16()),
+        })
+        .await;
+    }
+    response
 }
 
 /// The login, logout and `me` routes.
@@ -235,6 +361,7 @@ struct Login {
 }
 
 async fn login(State(state): State<WebState>, body: Option<Json<Login>>) -> Response {
+    let peer = PEER.try_with(Clone::clone).unwrap_or_default();
     let Some(directory) = &state.directory else {
         return Problem::not_found("this server has no accounts").into_response();
     };
@@ -249,6 +376,18 @@ async fn login(State(state): State<WebState>, body: Option<Json<Login>>) -> Resp
         Ok(p) => p,
         Err(AccessError::InvalidCredentials) => {
             tracing::info!("login refused");
+            if let Some(sink) = &state.audit {
+                sink.record(AuditEvent {
+                    actor: Actor::User(login.username.clone()),
+                    site: String::new(),
+                    action: AuditAction::FailedLogin,
+                    object: AuditObject::User(login.username.clone()),
+                    outcome: AuditOutcome::Failure,
+                    source_address: peer.clone(),
+                    detail: "invalid username or password".into(),
+                })
+                .await;
+            }
             return Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "Login failed",
@@ -270,6 +409,18 @@ async fn login(State(state): State<WebState>, body: Option<Json<Login>>) -> Resp
     {
         Ok(token) => {
             tracing::info!(user = principal.name(), "login");
+            if let Some(sink) = &state.audit {
+                sink.record(AuditEvent {
+                    actor: Actor::User(principal.name().to_string()),
+                    site: principal.site.code.clone(),
+                    action: AuditAction::Login,
+                    object: AuditObject::User(principal.name().to_string()),
+                    outcome: AuditOutcome::Success,
+                    source_address: peer,
+                    detail: "session".into(),
+                })
+                .await;
+            }
             let cookie = format!(
                 "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
             );

@@ -69,6 +69,8 @@ pub struct WebState {
     /// Accounts and tokens; `None` serves everything to everyone (library use and this
     /// crate's tests only: `mira serve` always has a directory).
     pub directory: Option<mira_access::Directory>,
+    /// Where accesses to patient data are recorded.
+    pub audit: Option<mira_audit::AuditSink>,
 }
 
 impl WebState {
@@ -78,7 +80,14 @@ impl WebState {
             ingest,
             config: Arc::new(config),
             directory: None,
+            audit: None,
         }
+    }
+
+    /// The same state recording every access to patient data in the audit log.
+    pub fn with_audit(mut self, audit: mira_audit::AuditSink) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// The same state with access control: every request but the health checks and the
@@ -268,6 +277,27 @@ async fn metrics(State(state): State<WebState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
+/// The address of the client of a connection (plain or TLS), for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
 /// Serves the application on `listener` until `shutdown` completes: HTTPS when `tls` is
 /// given, plain HTTP otherwise.
 pub async fn serve(
@@ -277,6 +307,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state).map_err(std::io::Error::other)?;
+    // the peer's address, for the audit log
+    let app = app.into_make_service_with_connect_info::<PeerAddr>();
     match tls {
         Some(config) => {
             axum::serve(tls::TlsListener::new(listener, config)?, app)

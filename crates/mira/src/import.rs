@@ -98,8 +98,14 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
             }
         })
         .buffer_unordered(args.jobs.max(1));
+    // instances stored per study, for the audit log
+    let mut studies: BTreeMap<String, u64> = BTreeMap::new();
     while let Some((path, result)) = results.next().await {
         progress.inc(1);
+        if let Ok(Some((Outcome::Stored | Outcome::Replaced, study))) = &result {
+            *studies.entry(study.clone()).or_default() += 1;
+        }
+        let result = result.map(|r| r.map(|(outcome, _)| outcome));
         match result {
             Ok(Some(Outcome::Stored)) => summary.stored += 1,
             Ok(Some(Outcome::Duplicate)) => summary.duplicate += 1,
@@ -137,6 +143,21 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     progress.finish_and_clear();
+    let audit = mira_audit::AuditLog::new(ingest.archive().catalogue.pool().clone());
+    for (study, count) in studies {
+        audit
+            .record(mira_audit::AuditEvent {
+                actor: mira_audit::Actor::System("import".into()),
+                site: args.site.clone().unwrap_or_default(),
+                action: mira_audit::AuditAction::Store,
+                object: mira_audit::AuditObject::Study(study),
+                outcome: mira_audit::Outcome::Success,
+                source_address: String::new(),
+                detail: format!("mira import: {count} instances"),
+            })
+            .await
+            .context("cannot write the audit log")?;
+    }
     summary.rejected.sort_by(|a, b| a.path.cmp(&b.path));
     summary.skipped.sort();
     ingest.archive().catalogue.close().await;
@@ -161,11 +182,12 @@ async fn import_one(
     path: &Path,
     skip_non_dicom: bool,
     site: Option<&str>,
-) -> Result<Option<Outcome>, IngestError> {
+) -> Result<Option<(Outcome, String)>, IngestError> {
     if skip_non_dicom && !has_dicm_prefix(path) {
         return Ok(None);
     }
-    Ok(Some(ingest.import_file_for(path, site).await?.outcome))
+    let receipt = ingest.import_file_for(path, site).await?;
+    Ok(Some((receipt.outcome, receipt.study_instance_uid)))
 }
 
 fn has_dicm_prefix(path: &Path) -> bool {

@@ -56,9 +56,14 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let directory = mira_access::Directory::new(ingest.archive().catalogue.pool().clone());
+    // every access to patient data, over DIMSE and HTTP, goes to the audit log
+    let (audit, audit_writer) = mira_audit::AuditSink::spawn(mira_audit::AuditLog::new(
+        ingest.archive().catalogue.pool().clone(),
+    ));
     let scp = Arc::new(
         Scp::with_access(config.dimse.clone(), ingest.clone(), directory.clone())
-            .context("invalid [dimse.tls] configuration")?,
+            .context("invalid [dimse.tls] configuration")?
+            .with_audit(audit.clone()),
     );
     let http_tls = config
         .http
@@ -93,7 +98,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
             dicomweb: config.http.dicomweb.clone(),
         },
     )
-    .with_access(directory);
+    .with_access(directory)
+    .with_audit(audit);
     let http = tokio::spawn(mira_web::serve(http_listener, web, http_tls, async move {
         let _ = http_shutdown.changed().await;
     }));
@@ -108,6 +114,13 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     if let Some(analysis) = analysis {
         analysis.await.context("analysis task")?;
+    }
+    // the servers are gone, and their audit sinks with them: the writer drains and ends
+    if tokio::time::timeout(std::time::Duration::from_secs(30), audit_writer)
+        .await
+        .is_err()
+    {
+        tracing::error!("the audit writer did not finish within 30 s");
     }
     ingest.archive().catalogue.close().await;
     Ok(ExitCode::SUCCESS)

@@ -548,3 +548,115 @@ fn login_sessions_logout_and_account_administration() {
     );
     assert_eq!(me.status, 401, "a deactivated user's session ends");
 }
+
+#[test]
+fn accesses_over_http_and_dicom_are_in_an_intact_audit_chain_without_patient_data() {
+    let ct = require!(pydicom_file("CT_small.dcm"));
+    let server_token;
+    let mut server = Server::start(&[]);
+    let access = server.scratch("access").join("people.toml");
+    std::fs::write(&access, access_file()).unwrap();
+    common::mira_cli(
+        server.data_dir(),
+        &["access", "apply", access.to_str().unwrap()],
+    );
+    storescu(&server, "A_MODALITY", &ct);
+    let findscu = require!(common::run_dcmtk(
+        "findscu",
+        [
+            "-S",
+            "-aet",
+            "A_MODALITY",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "PatientName=Compressed*",
+            "127.0.0.1",
+            &server.port_arg()
+        ]
+    ));
+    findscu.assert_success();
+    // HTTP: a failed login, a login, a search, a metadata read, a refusal
+    let login = |password: &str| {
+        http(
+            server.http_addr(),
+            "POST",
+            "/api/auth/login",
+            &[("Content-Type", "application/json")],
+            format!(r#"{{"username": "radiologist@cc-a", "password": "{password}"}}"#).as_bytes(),
+        )
+    };
+    assert_eq!(login("not the password").status, 401);
+    let r = login("correct horse battery");
+    server_token = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let auth = [("Authorization", server_token.as_str())];
+    assert_eq!(
+        http(
+            server.http_addr(),
+            "GET",
+            "/dicom-web/studies?PatientName=Compressed*",
+            &auth,
+            b""
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        http(
+            server.http_addr(),
+            "GET",
+            &format!("/dicom-web/studies/{STUDY_A}/metadata"),
+            &auth,
+            b""
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        http(server.http_addr(), "GET", "/api/analysis/jobs", &auth, b"").status,
+        403
+    );
+    // the writer drains on a clean shutdown
+    assert!(server.stop().success());
+
+    let verify = common::mira_cli(server.data_dir(), &["audit", "verify"]);
+    assert!(verify.contains("chain intact"), "{verify}");
+    let export = common::mira_cli(server.data_dir(), &["audit", "export", "--format", "json"]);
+    let records: Vec<serde_json::Value> = common::json_lines(&export);
+    let has = |action: &str, actor: &str, outcome: &str| {
+        records
+            .iter()
+            .any(|r| r["action"] == action && r["actor"]["id"] == actor && r["outcome"] == outcome)
+    };
+    for (action, actor, outcome) in [
+        ("store", "A_MODALITY", "success"),
+        ("query", "A_MODALITY", "success"),
+        ("failed-login", "radiologist@cc-a", "failure"),
+        ("login", "radiologist@cc-a", "success"),
+        ("query", "radiologist@cc-a", "success"),
+        ("retrieve", "radiologist@cc-a", "success"),
+    ] {
+        assert!(
+            has(action, actor, outcome),
+            "no {action} by {actor} ({outcome}) in\n{export}"
+        );
+    }
+    let store = records.iter().find(|r| r["action"] == "store").unwrap();
+    assert_eq!(store["object"]["id"], STUDY_A);
+    assert_eq!(store["site"], SITE_A);
+    assert!(
+        records
+            .iter()
+            .all(|r| !r["source_address"].as_str().unwrap_or("").is_empty()
+                || r["actor"]["kind"] == "system")
+    );
+    // the patient's name and ID, used as query keys above, are nowhere in the log
+    let syslog = common::mira_cli(
+        server.data_dir(),
+        &["audit", "export", "--format", "syslog"],
+    );
+    for secret in ["CompressedSamples", "Compressed*", "1CT1"] {
+        assert!(!export.contains(secret), "{secret} in the audit log");
+        assert!(!syslog.contains(secret), "{secret} in the syslog export");
+    }
+}
