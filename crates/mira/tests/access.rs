@@ -552,7 +552,6 @@ fn login_sessions_logout_and_account_administration() {
 #[test]
 fn accesses_over_http_and_dicom_are_in_an_intact_audit_chain_without_patient_data() {
     let ct = require!(pydicom_file("CT_small.dcm"));
-    let server_token;
     let mut server = Server::start(&[]);
     let access = server.scratch("access").join("people.toml");
     std::fs::write(&access, access_file()).unwrap();
@@ -588,7 +587,7 @@ fn accesses_over_http_and_dicom_are_in_an_intact_audit_chain_without_patient_dat
     };
     assert_eq!(login("not the password").status, 401);
     let r = login("correct horse battery");
-    server_token = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let server_token = format!("Bearer {}", r.json()["token"].as_str().unwrap());
     let auth = [("Authorization", server_token.as_str())];
     assert_eq!(
         http(
