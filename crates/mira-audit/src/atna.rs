@@ -32,6 +32,7 @@ fn event_codes(action: AuditAction) -> (Code, &'static str, Option<Code>) {
             Some(("110123", DCM, "Logout")),
         ),
         AuditAction::PermissionChange => (("110136", DCM, "Security Roles Changed"), "U", None),
+        AuditAction::DatasetRelease => (("110106", DCM, "Export"), "E", None),
     }
 }
 

@@ -62,6 +62,7 @@ pub enum AuditAction {
     /// A report was signed: 110103, action U.
     Sign,
     /// Instances were de-identified: 110103, action C (new, de-identified instances).
+    #[serde(rename = "de-identify")]
     Deidentify,
     /// A successful login: 110114 User Authentication (type 110122 Login).
     Login,
@@ -71,6 +72,9 @@ pub enum AuditAction {
     Logout,
     /// Users, roles or grants changed: 110136 Security Roles Changed.
     PermissionChange,
+    /// A step of a dataset release (request, decision, feedback): 110106 Export, action E
+    /// (the release is an export under way; the download itself is [`Export`](Self::Export)).
+    DatasetRelease,
 }
 
 impl AuditAction {
@@ -89,6 +93,7 @@ impl AuditAction {
             AuditAction::FailedLogin => "failed-login",
             AuditAction::Logout => "logout",
             AuditAction::PermissionChange => "permission-change",
+            AuditAction::DatasetRelease => "dataset-release",
         }
     }
 
@@ -98,7 +103,7 @@ impl AuditAction {
     }
 }
 
-const ALL_ACTIONS: [AuditAction; 12] = [
+const ALL_ACTIONS: [AuditAction; 13] = [
     AuditAction::Query,
     AuditAction::PatientRecord,
     AuditAction::View,
@@ -111,6 +116,7 @@ const ALL_ACTIONS: [AuditAction; 12] = [
     AuditAction::FailedLogin,
     AuditAction::Logout,
     AuditAction::PermissionChange,
+    AuditAction::DatasetRelease,
 ];
 
 /// What was acted on. Never a patient's name or ID in clear: a patient is a keyed

@@ -104,6 +104,15 @@ pub fn requirement(method: &Method, path: &str) -> Requirement {
     if path.starts_with("/api/admin/") {
         return Requirement::Permission(ManageAccess);
     }
+    if let Some(rest) = path.strip_prefix("/api/datasets") {
+        // listing and reading: researchers (their own) and stewards (all), decided inside
+        return match rest.rsplit('/').next().unwrap_or_default() {
+            "decision" | "export" => Requirement::Permission(ReleaseDatasets),
+            "archive" | "feedback" => Requirement::Permission(RequestDatasets),
+            "" if method == Method::POST => Requirement::Permission(RequestDatasets),
+            _ => Requirement::Authenticated,
+        };
+    }
     Requirement::Authenticated
 }
 

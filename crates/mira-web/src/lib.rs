@@ -19,6 +19,7 @@
 //!
 //! | `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me` | sessions (`auth`) |
 //! | `/api/admin/...` | users, sites and AE titles (`admin_api`) |
+//! | `/api/datasets/...` | dataset release: request, decision, export, download, feedback (`datasets_api`) |
 //!
 //! Every path but `/healthz`, `/readyz` and the login needs a token (`auth`): `401` without
 //! one, `403` when the caller's roles lack the permission the path needs, and every query and
@@ -52,6 +53,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 mod admin_api;
 mod analysis_api;
 pub mod auth;
+mod datasets_api;
 mod qc_api;
 pub mod tls;
 pub use analysis_api::analysis_routes;
@@ -71,6 +73,8 @@ pub struct WebState {
     pub directory: Option<mira_access::Directory>,
     /// Where accesses to patient data are recorded.
     pub audit: Option<mira_audit::AuditSink>,
+    /// Dataset release: the de-identification key (if any) and where exports go.
+    pub datasets: Option<(Option<mira_deid::DeidKey>, std::path::PathBuf)>,
 }
 
 impl WebState {
@@ -81,7 +85,18 @@ impl WebState {
             config: Arc::new(config),
             directory: None,
             audit: None,
+            datasets: None,
         }
+    }
+
+    /// The same state with the dataset release API, exporting into `export_dir`.
+    pub fn with_datasets(
+        mut self,
+        key: Option<mira_deid::DeidKey>,
+        export_dir: std::path::PathBuf,
+    ) -> Self {
+        self.datasets = Some((key, export_dir));
+        self
     }
 
     /// The same state recording every access to patient data in the audit log.
@@ -189,6 +204,21 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         mira_analysis::JobQueue::new(state.ingest.archive().catalogue.pool().clone()),
         state.ingest.archive().catalogue.clone(),
     );
+    let datasets = state
+        .datasets
+        .clone()
+        .map(|(key, export_dir)| {
+            datasets_api::dataset_routes(datasets_api::DatasetsState {
+                releases: mira_datasets::Releases::new(
+                    state.ingest.archive().catalogue.pool().clone(),
+                ),
+                ingest: state.ingest.clone(),
+                key,
+                export_dir,
+                audit: state.audit.clone(),
+            })
+        })
+        .unwrap_or_default();
     let admin = state
         .directory
         .clone()
@@ -205,6 +235,7 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         .merge(qc)
         .merge(analysis)
         .merge(admin)
+        .merge(datasets)
         // after every route set is merged, so that none escapes it
         .layer(axum::middleware::from_fn_with_state(
             state,

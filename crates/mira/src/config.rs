@@ -26,6 +26,19 @@ pub struct Config {
     pub qc: mira_qc::worker::QcSettings,
     /// AI analysis of settled studies (`[analysis]`).
     pub analysis: mira_analysis::AnalysisSettings,
+    /// Dataset release (`[datasets]`).
+    pub datasets: DatasetSettings,
+}
+
+/// `[datasets]`: de-identified exports for research.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatasetSettings {
+    /// The de-identification key (at least 32 bytes; keep it secret: it is the mapping
+    /// between pseudonyms and patients). Without it, exports are refused.
+    pub deid_key_file: Option<PathBuf>,
+    /// Where export archives are written; default `DATA_DIR/datasets`.
+    pub export_dir: Option<PathBuf>,
 }
 
 /// Archive settings.
@@ -67,6 +80,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             qc: Default::default(),
             analysis: Default::default(),
+            datasets: Default::default(),
         }
     }
 }

@@ -73,16 +73,19 @@ pub async fn run(args: DeidArgs) -> anyhow::Result<ExitCode> {
         .context("de-identification worker")?
 }
 
+/// The key in a key file (trailing line ends trimmed).
+pub fn read_key_file(path: &std::path::Path) -> anyhow::Result<DeidKey> {
+    let mut bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        bytes.pop();
+    }
+    DeidKey::new(bytes).with_context(|| format!("key file {}", path.display()))
+}
+
 fn read_key(args: &DeidArgs) -> anyhow::Result<DeidKey> {
     let bytes = match (&args.key_file, &args.key) {
-        (Some(path), _) => {
-            let mut bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read the key file {}", path.display()))?;
-            while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                bytes.pop();
-            }
-            bytes
-        }
+        (Some(path), _) => return read_key_file(path),
         (None, Some(key)) => key.trim_end().as_bytes().to_vec(),
         (None, None) => bail!("no de-identification key: give --key-file or set MIRA_DEID_KEY"),
     };

@@ -40,6 +40,13 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
         .layer()
         .context("invalid [http.cors] configuration")?;
     let qc_config = config.qc.worker_config().context("QC rules")?;
+    let deid_key = config
+        .datasets
+        .deid_key_file
+        .as_deref()
+        .map(crate::deid::read_key_file)
+        .transpose()
+        .context("[datasets] deid_key_file")?;
     let ingest = config.open_ingest().await?;
 
     let dimse_listener = TcpListener::bind(config.dimse.listen)
@@ -99,7 +106,15 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
         },
     )
     .with_access(directory)
-    .with_audit(audit);
+    .with_audit(audit)
+    .with_datasets(
+        deid_key,
+        config
+            .datasets
+            .export_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("datasets")),
+    );
     let http = tokio::spawn(mira_web::serve(http_listener, web, http_tls, async move {
         let _ = http_shutdown.changed().await;
     }));

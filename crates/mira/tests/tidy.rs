@@ -60,7 +60,13 @@ fn dependencies_point_one_way() {
         ("mira-access", &["mira-store"]),
         (
             "mira-net",
-            &["mira-dicom", "mira-ingest", "mira-store", "mira-access"],
+            &[
+                "mira-dicom",
+                "mira-ingest",
+                "mira-store",
+                "mira-access",
+                "mira-audit",
+            ],
         ),
         ("mira-qc", &["mira-dicom", "mira-store", "mira-ingest"]),
         ("mira-analysis", &["mira-store", "mira-ingest"]),
@@ -73,6 +79,9 @@ fn dependencies_point_one_way() {
                 "mira-qc",
                 "mira-access",
                 "mira-analysis",
+                "mira-audit",
+                "mira-datasets",
+                "mira-deid",
             ],
         ),
         ("mira-models", &[]),
@@ -81,6 +90,7 @@ fn dependencies_point_one_way() {
         ("mira-sr", &[]),
         ("mira-deid", &["mira-dicom"]),
         ("mira-audit", &[]),
+        ("mira-datasets", &["mira-store", "mira-deid"]),
     ];
     let deps = workspace_dependencies();
     for krate in deps.keys().filter(|k| *k != "mira") {

@@ -99,7 +99,7 @@ fn part_stream(boundary: &str, part: Part) -> BoxStream<'static, std::io::Result
 
 /// The bytes of a file in chunks; an error ends the response (the client sees a truncated
 /// body), and is logged.
-fn file_stream(path: PathBuf) -> BoxStream<'static, std::io::Result<Bytes>> {
+pub(crate) fn file_stream(path: PathBuf) -> BoxStream<'static, std::io::Result<Bytes>> {
     stream::try_unfold(
         (path, None::<tokio::fs::File>),
         |(path, file)| async move {
