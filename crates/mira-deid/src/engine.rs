@@ -133,6 +133,19 @@ impl Deidentifier {
 
     /// De-identifies the PS3.10 file in `bytes`, returning the new file's bytes.
     pub fn deidentify_bytes(&self, bytes: &[u8]) -> Result<(Vec<u8>, DeidReport), DeidError> {
+        let mut out = Vec::with_capacity(bytes.len());
+        let report = self.deidentify_into(bytes, &mut out)?;
+        Ok((out, report))
+    }
+
+    /// [`Deidentifier::deidentify_bytes`] into a buffer the caller keeps (cleared first), so
+    /// that a run over many files does not map and fault in fresh pages for every one.
+    pub fn deidentify_into(
+        &self,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<DeidReport, DeidError> {
+        out.clear();
         check_structure(bytes)?;
         let mut source = Cursor::new(bytes);
         source
@@ -142,11 +155,10 @@ impl Deidentifier {
             .from_reader(source)
             .map_err(|e| DeidError::Unreadable(error_chain(&e)))?;
         let (object, report) = self.deidentify_object(object)?;
-        let mut out = Vec::with_capacity(bytes.len());
         object
-            .write_all(&mut out)
+            .write_all(&mut *out)
             .map_err(|e| DeidError::Write(error_chain(&e)))?;
-        Ok((out, report))
+        Ok(report)
     }
 
     /// De-identifies the file `input` into `output` (created; never the same file).
