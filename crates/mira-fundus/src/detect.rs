@@ -60,8 +60,12 @@ pub struct Parameters {
     pub bright_threshold: f32,
     /// Candidates closer than this many disc radii to the disc centre are left out.
     pub disc_exclusion: f64,
-    /// Strength at which a candidate's score reaches `1 − 1/e`.
-    pub score_scale: f64,
+    /// Red-candidate contrast at which its score is 0.5 (logistic in the contrast).
+    pub red_midpoint: f64,
+    /// Bright-candidate contrast at which its score is 0.5.
+    pub bright_midpoint: f64,
+    /// Contrast over which a score goes from 0.27 to 0.73 (the logistic's scale).
+    pub score_spread: f64,
     /// How much of the blue channel's relative brightness is taken off the green channel's
     /// in the bright-lesion map: exudates are yellow (green up, blue barely), light reflexes
     /// of the nerve-fibre layer white (both up).
@@ -75,14 +79,16 @@ impl Default for Parameters {
         Parameters {
             disc_radius: 0.155,
             background_radius: 0.07,
-            rim: 0.04,
-            line_half_length: 0.022,
+            rim: 0.06,
+            line_half_length: 0.012,
             orientations: 12,
             red_threshold: 0.10,
             bright_threshold: 0.18,
             disc_exclusion: 1.4,
-            score_scale: 1.0,
-            blob_weight: 1.0,
+            red_midpoint: 0.18,
+            bright_midpoint: 0.30,
+            score_spread: 0.04,
+            blob_weight: 0.0,
             blue_weight: 1.0,
         }
     }
@@ -225,6 +231,11 @@ impl Clock {
         });
         self.last = now;
     }
+}
+
+/// `1 / (1 + exp(-(x - midpoint) / spread))`.
+fn logistic(x: f64, midpoint: f64, spread: f64) -> f64 {
+    1.0 / (1.0 + (-(x - midpoint) / spread).exp())
 }
 
 /// Runs the classical analysis on a decoded photograph.
@@ -395,13 +406,11 @@ pub fn analyze_pixels(img: &RgbImage, p: &Parameters) -> Analysis {
         if !outside_disc(c.centroid.0, c.centroid.1) {
             continue;
         }
-        let area = c.area as f64 / (scale * scale);
-        let strength =
-            f64::from(c.peak - p.red_threshold) / f64::from(p.red_threshold) * area.sqrt();
+        let score = logistic(f64::from(c.peak), p.red_midpoint, p.score_spread);
         lesions.push(Lesion {
             kind: LesionKind::Red,
             bbox: to_box(&c),
-            score: 1.0 - (-strength / p.score_scale).exp(),
+            score,
             contrast: f64::from(c.peak),
             area_px: (c.area * factor * factor) as u64,
             source: "classical".into(),
@@ -418,13 +427,11 @@ pub fn analyze_pixels(img: &RgbImage, p: &Parameters) -> Analysis {
         if !outside_disc(c.centroid.0, c.centroid.1) {
             continue;
         }
-        let area = c.area as f64 / (scale * scale);
-        let strength =
-            f64::from(c.peak - p.bright_threshold) / f64::from(p.bright_threshold) * area.sqrt();
+        let score = logistic(f64::from(c.peak), p.bright_midpoint, p.score_spread);
         lesions.push(Lesion {
             kind: LesionKind::Bright,
             bbox: to_box(&c),
-            score: 1.0 - (-strength / p.score_scale).exp(),
+            score,
             contrast: f64::from(c.peak),
             area_px: (c.area * factor * factor) as u64,
             source: "classical".into(),
@@ -433,7 +440,7 @@ pub fn analyze_pixels(img: &RgbImage, p: &Parameters) -> Analysis {
     clock.lap("bright lesions");
 
     lesions.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let lesion_score = 1.0 - lesions.iter().map(|l| 1.0 - l.score).product::<f64>();
+    let lesion_score = lesions.first().map_or(0.0, |l| l.score);
     let _ = Extreme::Min;
     Analysis {
         factor,

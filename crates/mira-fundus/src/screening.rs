@@ -344,8 +344,8 @@ mod tests {
     #[test]
     fn certainty_band_boundaries() {
         assert_eq!(certainty(0.5, 0.5), Certainty::Borderline);
-        assert_eq!(certainty(0.65, 0.5), Certainty::Borderline);
-        assert_eq!(certainty(0.35, 0.5), Certainty::Borderline);
+        assert_eq!(certainty(0.649, 0.5), Certainty::Borderline);
+        assert_eq!(certainty(0.351, 0.5), Certainty::Borderline);
         assert_eq!(certainty(0.651, 0.5), Certainty::Clear);
         assert_eq!(certainty(0.349, 0.5), Certainty::Clear);
     }
