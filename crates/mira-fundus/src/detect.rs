@@ -36,7 +36,7 @@ use std::time::Instant;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::plane::{self, Extreme, Plane};
+use crate::plane::{self, Plane};
 
 /// Target width of the working copy.
 pub const WORKING_WIDTH: usize = 1000;
@@ -305,8 +305,8 @@ pub fn analyze_pixels(img: &RgbImage, p: &Parameters) -> Analysis {
     let blue_background = plane::masked_box_mean(&blue, &inner, background_r, 1.0);
     let mut darkness = Plane::filled(w, h, 0.0);
     let mut brightness = Plane::filled(w, h, 0.0);
-    for i in 0..n {
-        if inner[i] {
+    for (i, _) in inner.iter().enumerate().filter(|(_, m)| **m) {
+        {
             let bg = background.data[i].max(1.0);
             let blue_bg = blue_background.data[i].max(1.0);
             let blue_up = ((blue.data[i] - blue_bg) / blue_bg).max(0.0);
@@ -357,8 +357,8 @@ pub fn analyze_pixels(img: &RgbImage, p: &Parameters) -> Analysis {
         .max(1.0);
     let mean_density = vessel_fraction.max(1e-3) as f32;
     let mut best = (f32::NEG_INFINITY, 0usize);
-    for i in 0..n {
-        if inner[i] {
+    for (i, _) in inner.iter().enumerate().filter(|(_, m)| **m) {
+        {
             let s = disc_brightness.data[i] / median_lum
                 + 0.25 * (vessel_density.data[i] / mean_density).min(3.0);
             if s > best.0 {
@@ -381,7 +381,6 @@ pub fn analyze_pixels(img: &RgbImage, p: &Parameters) -> Analysis {
         let (dx, dy) = (x - disc_w.0 as f64, y - disc_w.1 as f64);
         (dx * dx + dy * dy).sqrt() > p.disc_exclusion * disc_r
     };
-    let scale = radius / 500.0; // working pixels of a 1000-px-wide field
     let to_box = |c: &plane::Component| {
         let f = factor as u32;
         PixelBox {
@@ -441,7 +440,6 @@ pub fn analyze_pixels(img: &RgbImage, p: &Parameters) -> Analysis {
 
     lesions.sort_by(|a, b| b.score.total_cmp(&a.score));
     let lesion_score = lesions.first().map_or(0.0, |l| l.score);
-    let _ = Extreme::Min;
     Analysis {
         factor,
         field: Some(field),

@@ -176,12 +176,12 @@ pub fn square_filter(plane: &Plane, r: usize, extreme: Extreme, outside: f32) ->
     let mut column = vec![0f32; h];
     let mut result = vec![0f32; h];
     for x in 0..w {
-        for y in 0..h {
-            column[y] = rows.data[y * w + x];
+        for (y, c) in column.iter_mut().enumerate() {
+            *c = rows.data[y * w + x];
         }
         run(&column, &mut result);
-        for y in 0..h {
-            out.data[y * w + x] = result[y];
+        for (y, r) in result.iter().enumerate() {
+            out.data[y * w + x] = *r;
         }
     }
     out

@@ -228,8 +228,8 @@ pub struct EyeImage<'a> {
 /// Groups photographs by patient and eye: per eye the worst photograph, per patient the worst
 /// eye. Photographs of unknown patient are each a patient of their own.
 pub fn screen_patients(images: &[EyeImage<'_>]) -> Vec<PatientScreening> {
-    let mut patients: BTreeMap<(Option<&str>, usize), BTreeMap<Laterality, Vec<&EyeImage<'_>>>> =
-        BTreeMap::new();
+    type Eyes<'a, 'b> = BTreeMap<Laterality, Vec<&'b EyeImage<'a>>>;
+    let mut patients: BTreeMap<(Option<&str>, usize), Eyes<'_, '_>> = BTreeMap::new();
     for (i, img) in images.iter().enumerate() {
         let key = match img.patient_id {
             Some(id) => (Some(id), 0),
