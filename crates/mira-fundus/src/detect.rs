@@ -19,13 +19,17 @@
 //!   minimum keeps blobs wider than the segment in every direction.
 //! - **Optic disc**: the brightest disc-sized window of the field, weighted by how much of the
 //!   vessel map converges into the disc's neighbourhood. Its radius is a fixed fraction of the
-//!   field's radius (the disc spans about a ninth of a 45° field's diameter).
+//!   field's radius ([`Parameters::disc_radius`]; measured on the IDRiD boxes).
 //! - **Red lesions** (microaneurysms, haemorrhages): darkness minus the vessel map (spots
-//!   shorter than the segment) plus the blob map (blots wider than it), outside the disc.
-//! - **Bright lesions** (hard exudates): brightness above the local background, outside the
-//!   disc, weighted by yellowness (exudates are yellow, nerve-fibre reflex is white-blue).
-//! - **Lesion score**: the probability that at least one candidate is a lesion, taking the
-//!   candidates' scores as independent probabilities (noisy-OR).
+//!   shorter than the segment), plus [`Parameters::blob_weight`] times the blob map (blots
+//!   wider than it; 0 by default: on tessellated normal fundi it added more false candidates
+//!   than lesions), outside the disc.
+//! - **Bright lesions** (hard exudates): green brightness above the local background less
+//!   the blue channel's ([`Parameters::blue_weight`]: exudates are yellow, light reflexes of
+//!   the nerve-fibre layer white), outside the disc.
+//! - **Scores**: a logistic function of each candidate's peak contrast
+//!   ([`Parameters::red_midpoint`], [`Parameters::bright_midpoint`]); the image-level lesion
+//!   score is the highest candidate score (the strongest candidate).
 //!
 //! The thresholds are engineering choices made on the 40 IDRiD photographs of the test data
 //! (one set of parameters for all images; nothing is fitted per image). They are not a
@@ -205,7 +209,7 @@ pub struct Analysis {
     pub vessel_fraction: f64,
     /// Candidates, highest score first.
     pub lesions: Vec<Lesion>,
-    /// 0..1, the noisy-OR of the candidates' scores.
+    /// 0..1, the highest candidate score.
     pub lesion_score: f64,
     /// Durations of the stages.
     pub timings: Vec<StageTime>,

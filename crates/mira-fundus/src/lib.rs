@@ -198,7 +198,7 @@ pub struct FundusReport {
     pub vessel_fraction: f64,
     /// Lesion candidates, highest score first; boxes in original pixels.
     pub lesions: Vec<Lesion>,
-    /// 0..1 image-level lesion score (noisy-OR of the classical candidates' scores).
+    /// 0..1 image-level lesion score (the highest classical candidate score), not calibrated.
     pub lesion_score: f64,
     /// The counts screening used (candidates at or above the threshold).
     pub findings: Findings,
