@@ -2,6 +2,7 @@
 //! work itself lives in the library crates.
 
 mod access;
+mod analyze;
 mod analyzers;
 mod audit;
 mod config;
@@ -51,6 +52,8 @@ enum Command {
     Deid(deid::DeidArgs),
     /// The tamper-evident audit log: verify the chain, export for a syslog/ATNA collector.
     Audit(audit::AuditArgs),
+    /// AI analysis of files offline (`mira analyze fundus IMAGE...`).
+    Analyze(analyze::AnalyzeArgs),
     /// Fill the catalogue with synthetic studies for benchmarks (see bench/README.md).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -100,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(config, args).await,
         Command::Ls(args) => ls::run(config, args).await,
         Command::Qc(args) => qc::run(config, args).await,
+        Command::Analyze(args) => analyze::run(config, args).await,
         Command::Synth(args) => synth::run(config, args).await,
         Command::Access(args) => access::run_access(config, args).await,
         Command::Token(args) => access::run_token(config, args).await,

@@ -88,6 +88,7 @@ fn dependencies_point_one_way() {
         ("mira-testdata", &[]),
         ("mira-clinical", &[]),
         ("mira-sr", &[]),
+        ("mira-fundus", &["mira-qc", "mira-models"]),
         ("mira-deid", &["mira-dicom"]),
         ("mira-audit", &[]),
         ("mira-datasets", &["mira-store", "mira-deid"]),

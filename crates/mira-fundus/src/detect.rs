@@ -1,0 +1,456 @@
+//! The classical analysis of a fundus photograph: field of view, optic disc, vessels, red- and
+//! bright-lesion candidates and an image-level lesion score.
+//!
+//! Everything runs on a working copy reduced to about [`WORKING_WIDTH`] pixels wide (block
+//! means); boxes and centres are reported in the original image's pixels. Sizes are relative
+//! to the radius of the field of view, so that the same parameters hold for any camera
+//! resolution of a 45° field.
+//!
+//! - **Field of view**: pixels brighter than a fraction of the image's 99th luminance
+//!   percentile (the camera's black surround is outside), its centre and radius (half the
+//!   widest row, which survives fields cut off at the top and bottom), and the field eroded
+//!   away from its rim, where the analysis runs.
+//! - **Background and contrast**: the green channel (red-free: the best lesion and vessel
+//!   contrast) against its local mean over the field; darkness `(bg - g) / bg` and brightness
+//!   `(g - bg) / bg`, each relative to local illumination.
+//! - **Vessels**: grey-level openings of the darkness map by line segments at
+//!   [`Parameters::orientations`] orientations (Zana and Klein, IEEE TIP 2001; Spencer et al.
+//!   1996): the maximum over orientations keeps the vessels (long in one direction), the
+//!   minimum keeps blobs wider than the segment in every direction.
+//! - **Optic disc**: the brightest disc-sized window of the field, weighted by how much of the
+//!   vessel map converges into the disc's neighbourhood. Its radius is a fixed fraction of the
+//!   field's radius ([`Parameters::disc_radius`]; measured on the IDRiD boxes).
+//! - **Red lesions** (microaneurysms, haemorrhages): darkness minus the vessel map (spots
+//!   shorter than the segment), plus [`Parameters::blob_weight`] times the blob map (blots
+//!   wider than it; 0 by default: on tessellated normal fundi it added more false candidates
+//!   than lesions), outside the disc.
+//! - **Bright lesions** (hard exudates): green brightness above the local background less
+//!   the blue channel's ([`Parameters::blue_weight`]: exudates are yellow, light reflexes of
+//!   the nerve-fibre layer white), outside the disc.
+//! - **Scores**: a logistic function of each candidate's peak contrast
+//!   ([`Parameters::red_midpoint`], [`Parameters::bright_midpoint`]); the image-level lesion
+//!   score is the highest candidate score (the strongest candidate).
+//!
+//! The thresholds are engineering choices made on the 40 IDRiD photographs of the test data
+//! (one set of parameters for all images; nothing is fitted per image). They are not a
+//! validated clinical device's operating point.
+
+use std::time::Instant;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::plane::{self, Plane};
+
+/// Target width of the working copy.
+pub const WORKING_WIDTH: usize = 1000;
+
+/// The analysis' parameters, relative to the field-of-view radius `R` where they are sizes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameters {
+    /// Optic disc radius over `R`.
+    pub disc_radius: f64,
+    /// Half-size of the local background window over `R`.
+    pub background_radius: f64,
+    /// Width of the field's rim left out, over `R`.
+    pub rim: f64,
+    /// Half-length of the line segments over `R`.
+    pub line_half_length: f64,
+    /// Number of line orientations.
+    pub orientations: usize,
+    /// Relative darkness above which a pixel belongs to a red-lesion candidate.
+    pub red_threshold: f32,
+    /// Relative brightness above which a pixel belongs to a bright-lesion candidate.
+    pub bright_threshold: f32,
+    /// Candidates closer than this many disc radii to the disc centre are left out.
+    pub disc_exclusion: f64,
+    /// Red-candidate contrast at which its score is 0.5 (logistic in the contrast).
+    pub red_midpoint: f64,
+    /// Bright-candidate contrast at which its score is 0.5.
+    pub bright_midpoint: f64,
+    /// Contrast over which a score goes from 0.27 to 0.73 (the logistic's scale).
+    pub score_spread: f64,
+    /// How much of the blue channel's relative brightness is taken off the green channel's
+    /// in the bright-lesion map: exudates are yellow (green up, blue barely), light reflexes
+    /// of the nerve-fibre layer white (both up).
+    pub blue_weight: f32,
+    /// Weight of the blob map (blots wider than the segment) in the red-lesion map.
+    pub blob_weight: f32,
+}
+
+impl Default for Parameters {
+    fn default() -> Self {
+        Parameters {
+            disc_radius: 0.155,
+            background_radius: 0.07,
+            rim: 0.06,
+            line_half_length: 0.012,
+            orientations: 12,
+            red_threshold: 0.10,
+            bright_threshold: 0.18,
+            disc_exclusion: 1.4,
+            red_midpoint: 0.18,
+            bright_midpoint: 0.30,
+            score_spread: 0.04,
+            blob_weight: 0.0,
+            blue_weight: 1.0,
+        }
+    }
+}
+
+/// A rectangle in the original image's pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PixelBox {
+    /// Left edge.
+    pub x: u32,
+    /// Top edge.
+    pub y: u32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+impl PixelBox {
+    /// Whether the two boxes share any pixel.
+    pub fn overlaps(&self, other: &PixelBox) -> bool {
+        self.x < other.x + other.width
+            && other.x < self.x + self.width
+            && self.y < other.y + other.height
+            && other.y < self.y + self.height
+    }
+
+    /// The box's centre.
+    pub fn centre(&self) -> (f64, f64) {
+        (
+            self.x as f64 + self.width as f64 / 2.0,
+            self.y as f64 + self.height as f64 / 2.0,
+        )
+    }
+}
+
+/// What kind of lesion a candidate may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LesionKind {
+    /// Dark red: microaneurysm or haemorrhage.
+    Red,
+    /// Bright yellow: hard exudate.
+    Bright,
+}
+
+impl LesionKind {
+    /// `red` or `bright`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LesionKind::Red => "red",
+            LesionKind::Bright => "bright",
+        }
+    }
+}
+
+/// One lesion candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lesion {
+    /// Red or bright.
+    pub kind: LesionKind,
+    /// Where, in the original image's pixels.
+    pub bbox: PixelBox,
+    /// 0..1: how strongly the candidate stands out (contrast and size), as a probability-like
+    /// score; not calibrated against a grader.
+    pub score: f64,
+    /// Peak contrast against the local background (relative darkness or brightness).
+    pub contrast: f64,
+    /// Area in the original image's pixels (approximate: working pixels × factor²).
+    pub area_px: u64,
+    /// `classical`, or `model` for a detector's box.
+    pub source: String,
+}
+
+/// The optic disc as found.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OpticDisc {
+    /// Centre, original pixels (column, row).
+    pub centre: (f64, f64),
+    /// Radius, original pixels (a fixed fraction of the field radius).
+    pub radius: f64,
+    /// Mean luminance of the disc window over the field's median luminance.
+    pub prominence: f64,
+}
+
+/// The field of view as found.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FieldOfView {
+    /// Centre, original pixels.
+    pub centre: (f64, f64),
+    /// Radius, original pixels.
+    pub radius: f64,
+}
+
+/// Duration of one stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTime {
+    /// The stage.
+    pub stage: String,
+    /// Milliseconds.
+    pub ms: f64,
+}
+
+/// What the classical analysis found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// Original pixels per working pixel.
+    pub factor: usize,
+    /// The field of view, or `None` when no field was found.
+    pub field: Option<FieldOfView>,
+    /// The optic disc, or `None` when no field was found.
+    pub disc: Option<OpticDisc>,
+    /// Fraction of the field taken by the vessel map.
+    pub vessel_fraction: f64,
+    /// Candidates, highest score first.
+    pub lesions: Vec<Lesion>,
+    /// 0..1, the highest candidate score.
+    pub lesion_score: f64,
+    /// Durations of the stages.
+    pub timings: Vec<StageTime>,
+}
+
+struct Clock {
+    last: Instant,
+    timings: Vec<StageTime>,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            last: Instant::now(),
+            timings: Vec::new(),
+        }
+    }
+    fn lap(&mut self, stage: &str) {
+        let now = Instant::now();
+        self.timings.push(StageTime {
+            stage: stage.into(),
+            ms: (now - self.last).as_secs_f64() * 1000.0,
+        });
+        self.last = now;
+    }
+}
+
+/// `1 / (1 + exp(-(x - midpoint) / spread))`.
+fn logistic(x: f64, midpoint: f64, spread: f64) -> f64 {
+    1.0 / (1.0 + (-(x - midpoint) / spread).exp())
+}
+
+/// Runs the classical analysis on a decoded photograph.
+pub fn analyze_pixels(img: &RgbImage, p: &Parameters) -> Analysis {
+    let mut clock = Clock::new();
+    let factor = (img.width() as usize + WORKING_WIDTH / 2) / WORKING_WIDTH;
+    let factor = factor.max(1);
+    let [red, green, blue] = plane::reduce(img, factor);
+    let (w, h) = (green.w, green.h);
+    clock.lap("reduce");
+    let empty = |clock: Clock| Analysis {
+        factor,
+        field: None,
+        disc: None,
+        vessel_fraction: 0.0,
+        lesions: Vec::new(),
+        lesion_score: 0.0,
+        timings: clock.timings,
+    };
+    if w < 64 || h < 64 {
+        return empty(clock);
+    }
+    let n = w * h;
+    let lum: Vec<f32> = (0..n)
+        .map(|i| 0.299 * red.data[i] + 0.587 * green.data[i] + 0.114 * blue.data[i])
+        .collect();
+
+    // field of view
+    let mut sample: Vec<f32> = lum.iter().step_by(7).copied().collect();
+    sample.sort_by(f32::total_cmp);
+    let p99 = sample[(sample.len() * 99 / 100).min(sample.len() - 1)];
+    let threshold = (0.12 * p99).clamp(4.0, 25.0);
+    let mask: Vec<bool> = lum.iter().map(|v| *v > threshold).collect();
+    let (mut sx, mut sy, mut count, mut widest) = (0f64, 0f64, 0usize, 0usize);
+    for y in 0..h {
+        let row = &mask[y * w..(y + 1) * w];
+        let first = row.iter().position(|m| *m);
+        let last = row.iter().rposition(|m| *m);
+        if let (Some(a), Some(b)) = (first, last) {
+            widest = widest.max(b - a + 1);
+        }
+        for (x, m) in row.iter().enumerate() {
+            if *m {
+                sx += x as f64;
+                sy += y as f64;
+                count += 1;
+            }
+        }
+    }
+    let radius = widest as f64 / 2.0;
+    if count < n / 20 || radius < 20.0 {
+        clock.lap("field");
+        return empty(clock);
+    }
+    let centre = (sx / count as f64, sy / count as f64);
+    let rim = ((p.rim * radius).round() as usize).max(2);
+    let inner = plane::erode_mask(&mask, w, h, rim);
+    let field = FieldOfView {
+        centre: (centre.0 * factor as f64, centre.1 * factor as f64),
+        radius: radius * factor as f64,
+    };
+    clock.lap("field");
+
+    // background and contrast maps on the green channel
+    let background_r = ((p.background_radius * radius).round() as usize).max(3);
+    let background = plane::masked_box_mean(&green, &inner, background_r, 1.0);
+    let blue_background = plane::masked_box_mean(&blue, &inner, background_r, 1.0);
+    let mut darkness = Plane::filled(w, h, 0.0);
+    let mut brightness = Plane::filled(w, h, 0.0);
+    for (i, _) in inner.iter().enumerate().filter(|(_, m)| **m) {
+        {
+            let bg = background.data[i].max(1.0);
+            let blue_bg = blue_background.data[i].max(1.0);
+            let blue_up = ((blue.data[i] - blue_bg) / blue_bg).max(0.0);
+            darkness.data[i] = ((bg - green.data[i]) / bg).max(0.0);
+            brightness.data[i] = ((green.data[i] - bg) / bg - p.blue_weight * blue_up).max(0.0);
+        }
+    }
+    // a 3×3 mean against JPEG noise
+    let darkness = plane::masked_box_mean(&darkness, &inner, 1, 0.0);
+    let brightness = plane::masked_box_mean(&brightness, &inner, 1, 0.0);
+    clock.lap("background");
+
+    // vessels and blobs
+    let half = ((p.line_half_length * radius).round() as usize).max(2);
+    let (vessels, blobs) = plane::line_openings(&darkness, half, p.orientations);
+    let vessel_pixels: Vec<bool> = (0..n)
+        .map(|i| inner[i] && vessels.data[i] > p.red_threshold * 0.6)
+        .collect();
+    let inner_count = inner.iter().filter(|m| **m).count().max(1);
+    let vessel_fraction = vessel_pixels.iter().filter(|v| **v).count() as f64 / inner_count as f64;
+    clock.lap("vessels");
+
+    // optic disc: bright window, with vessels converging into it
+    let disc_r = p.disc_radius * radius;
+    let window = ((disc_r * 0.7).round() as usize).max(2);
+    let lum_plane = Plane {
+        w,
+        h,
+        data: lum.clone(),
+    };
+    let disc_brightness = plane::masked_box_mean(&lum_plane, &inner, window, 0.0);
+    let vessel_plane = Plane {
+        w,
+        h,
+        data: vessel_pixels
+            .iter()
+            .map(|v| if *v { 1.0 } else { 0.0 })
+            .collect(),
+    };
+    let vessel_density =
+        plane::masked_box_mean(&vessel_plane, &inner, (disc_r * 1.5).round() as usize, 0.0);
+    let mut field_lum: Vec<f32> = (0..n).filter(|i| inner[*i]).map(|i| lum[i]).collect();
+    field_lum.sort_by(f32::total_cmp);
+    let median_lum = field_lum
+        .get(field_lum.len() / 2)
+        .copied()
+        .unwrap_or(1.0)
+        .max(1.0);
+    let mean_density = vessel_fraction.max(1e-3) as f32;
+    let mut best = (f32::NEG_INFINITY, 0usize);
+    for (i, _) in inner.iter().enumerate().filter(|(_, m)| **m) {
+        {
+            let s = disc_brightness.data[i] / median_lum
+                + 0.25 * (vessel_density.data[i] / mean_density).min(3.0);
+            if s > best.0 {
+                best = (s, i);
+            }
+        }
+    }
+    let disc_w = (best.1 % w, best.1 / w);
+    let disc = OpticDisc {
+        centre: (
+            (disc_w.0 as f64 + 0.5) * factor as f64,
+            (disc_w.1 as f64 + 0.5) * factor as f64,
+        ),
+        radius: disc_r * factor as f64,
+        prominence: f64::from(disc_brightness.data[best.1] / median_lum),
+    };
+    clock.lap("disc");
+
+    let outside_disc = |x: f64, y: f64| {
+        let (dx, dy) = (x - disc_w.0 as f64, y - disc_w.1 as f64);
+        (dx * dx + dy * dy).sqrt() > p.disc_exclusion * disc_r
+    };
+    let to_box = |c: &plane::Component| {
+        let f = factor as u32;
+        PixelBox {
+            x: c.bbox.0 as u32 * f,
+            y: c.bbox.1 as u32 * f,
+            width: (c.bbox.2 - c.bbox.0 + 1) as u32 * f,
+            height: (c.bbox.3 - c.bbox.1 + 1) as u32 * f,
+        }
+    };
+    let mut lesions = Vec::new();
+
+    // red lesions: spots (darkness − vessels) and blots (blobs)
+    let mut red_map = Plane::filled(w, h, 0.0);
+    for i in 0..n {
+        red_map.data[i] =
+            (darkness.data[i] - vessels.data[i]).max(0.0) + p.blob_weight * blobs.data[i];
+    }
+    let red_mask: Vec<bool> = (0..n)
+        .map(|i| inner[i] && red_map.data[i] > p.red_threshold)
+        .collect();
+    for c in plane::components(&red_mask, &red_map) {
+        if !outside_disc(c.centroid.0, c.centroid.1) {
+            continue;
+        }
+        let score = logistic(f64::from(c.peak), p.red_midpoint, p.score_spread);
+        lesions.push(Lesion {
+            kind: LesionKind::Red,
+            bbox: to_box(&c),
+            score,
+            contrast: f64::from(c.peak),
+            area_px: (c.area * factor * factor) as u64,
+            source: "classical".into(),
+        });
+    }
+    clock.lap("red lesions");
+
+    // bright lesions: green brightness less blue brightness (yellow, not white)
+    let bright_map = brightness;
+    let bright_mask: Vec<bool> = (0..n)
+        .map(|i| inner[i] && bright_map.data[i] > p.bright_threshold)
+        .collect();
+    for c in plane::components(&bright_mask, &bright_map) {
+        if !outside_disc(c.centroid.0, c.centroid.1) {
+            continue;
+        }
+        let score = logistic(f64::from(c.peak), p.bright_midpoint, p.score_spread);
+        lesions.push(Lesion {
+            kind: LesionKind::Bright,
+            bbox: to_box(&c),
+            score,
+            contrast: f64::from(c.peak),
+            area_px: (c.area * factor * factor) as u64,
+            source: "classical".into(),
+        });
+    }
+    clock.lap("bright lesions");
+
+    lesions.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let lesion_score = lesions.first().map_or(0.0, |l| l.score);
+    Analysis {
+        factor,
+        field: Some(field),
+        disc: Some(disc),
+        vessel_fraction,
+        lesions,
+        lesion_score,
+        timings: clock.timings,
+    }
+}
