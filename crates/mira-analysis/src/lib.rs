@@ -9,6 +9,8 @@
 //! - [`jobs`]: [`JobQueue`], the jobs in the catalogue database (`analysis_jobs`). Jobs are
 //!   claimed with a lease and retried with exponential backoff; a result is stored only by
 //!   the lease holder.
+//! - [`fundus`] and `lung`: the analyzers mira ships, over `mira-fundus` and `mira-lung`, each
+//!   writing its result as a TID 1500 SR (`mira-sr`).
 //! - [`worker`]: the server's loop. It routes every study whose study-level QC result is newer
 //!   than what it routed last (QC's settle window is the completeness signal), claims jobs,
 //!   runs them on the blocking pool, stores derived objects through the ingest pipeline (so an
@@ -29,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod analyzer;
+pub mod fundus;
 pub mod jobs;
 pub mod worker;
 
@@ -38,3 +41,13 @@ pub use analyzer::{
 };
 pub use jobs::{Job, JobQueue, JobRow, JobState, QueueError};
 pub use worker::{AnalysisSettings, load_study, spawn};
+
+/// Today's date and the time now, UTC, as DICOM DA and TM (`YYYYMMDD`, `HHMMSS`), for the
+/// content date and time of derived objects.
+pub(crate) fn now_date_time() -> (String, String) {
+    let now = time::OffsetDateTime::now_utc();
+    (
+        format!("{:04}{:02}{:02}", now.year(), u8::from(now.month()), now.day()),
+        format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
+    )
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use dicom_object::OpenFileOptions;
 use mira_lung::{LungOptions, LungReport, NoduleReport, PriorStudy, Volume};
 use mira_sr::codes::{dcm, mira as mira_codes, sct, ucum};
-use mira_sr::{
+use mira_sr::model::{
     Algorithm, Code, DeviceObserver, DocumentInfo, DocumentUids, Evaluation, FindingSite,
     GraphicType, ImageReference, ImageSelection, Language, Measurement, MeasurementGroup,
     MeasurementReport, NumericValue, Observer, Region, ReportStatus, Subject,
@@ -269,11 +269,7 @@ fn lung_sr(
         });
     }
     let mut document = DocumentInfo::mira(None, 9901, "", "");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let (date, time) = civil_utc(now);
+    let (date, time) = crate::now_date_time();
     document.content_date = date;
     document.content_time = time;
     document.series_description = Some("AI lung nodule analysis (draft)".into());
@@ -315,23 +311,4 @@ fn lung_sr(
     let mut bytes = Vec::new();
     file.write_all(&mut bytes).map_err(|e| failed(e.to_string()))?;
     Ok(bytes)
-}
-
-/// `YYYYMMDD`, `HHMMSS` of a Unix time, UTC (days-from-civil, H. Hinnant's algorithm).
-pub(crate) fn civil_utc(secs: u64) -> (String, String) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        format!("{y:04}{m:02}{d:02}"),
-        format!("{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
-    )
 }

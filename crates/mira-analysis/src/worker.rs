@@ -38,6 +38,15 @@ pub struct AnalysisSettings {
     pub max_attempts: i64,
     /// First retry delay in seconds; it doubles with each attempt.
     pub retry_base_secs: u64,
+    /// The analyzers to route to (`lung-ct`, `fundus-dr`).
+    pub analyzers: Vec<String>,
+    /// Language of the derived SR's text: `zh-CN` (the default) or `en-US`.
+    pub language: String,
+    /// A `mira-models` manifest of a candidate classifier for the lung analyzer, replacing its
+    /// classical false-positive reduction.
+    pub lung_model: Option<std::path::PathBuf>,
+    /// A `mira-models` manifest of a DR classifier or lesion detector for the fundus analyzer.
+    pub fundus_model: Option<std::path::PathBuf>,
 }
 
 impl Default for AnalysisSettings {
@@ -48,6 +57,10 @@ impl Default for AnalysisSettings {
             lease_secs: 600,
             max_attempts: 3,
             retry_base_secs: 30,
+            analyzers: vec!["lung-ct".into(), "fundus-dr".into()],
+            language: "zh-CN".into(),
+            lung_model: None,
+            fundus_model: None,
         }
     }
 }

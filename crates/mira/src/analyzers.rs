@@ -2,11 +2,35 @@
 
 use std::sync::Arc;
 
+use anyhow::{Context, bail};
 use mira_analysis::Analyzer;
+use mira_sr::model::Language;
 
 use crate::config::Config;
 
-/// Every analyzer this build offers, configured.
-pub fn all(_config: &Config) -> Vec<Arc<dyn Analyzer>> {
-    Vec::new()
+/// Every analyzer `[analysis] analyzers` names, configured.
+pub fn all(config: &Config) -> anyhow::Result<Vec<Arc<dyn Analyzer>>> {
+    let settings = &config.analysis;
+    let language = match settings.language.as_str() {
+        "zh-CN" => Language::ZhCn,
+        "en-US" => Language::EnUs,
+        other => bail!("[analysis] language {other:?}: zh-CN or en-US"),
+    };
+    let mut out: Vec<Arc<dyn Analyzer>> = Vec::new();
+    for name in &settings.analyzers {
+        match name.as_str() {
+            "fundus-dr" => {
+                let mut fundus = mira_fundus::Analyzer::new()
+                    .with_rules(config.qc.worker_config().context("QC rules")?.rules.as_ref().clone());
+                if let Some(manifest) = &settings.fundus_model {
+                    fundus = fundus
+                        .with_model(manifest)
+                        .with_context(|| format!("[analysis] fundus_model {}", manifest.display()))?;
+                }
+                out.push(Arc::new(mira_analysis::fundus::FundusAnalyzer::new(fundus, language)));
+            }
+            other => bail!("[analysis] analyzers: unknown analyzer {other:?} (lung-ct, fundus-dr)"),
+        }
+    }
+    Ok(out)
 }

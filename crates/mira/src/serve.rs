@@ -40,6 +40,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
         .layer()
         .context("invalid [http.cors] configuration")?;
     let qc_config = config.qc.worker_config().context("QC rules")?;
+    let analyzers = crate::analyzers::all(&config).context("[analysis]")?;
     let deid_key = config
         .datasets
         .deid_key_file
@@ -86,7 +87,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     let analysis = (config.analysis.enabled && config.qc.enabled).then(|| {
         mira_analysis::spawn(
             ingest.clone(),
-            crate::analyzers::all(&config),
+            analyzers.clone(),
             config.analysis.clone(),
             shutdown_rx.clone(),
         )
