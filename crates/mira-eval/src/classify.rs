@@ -536,14 +536,13 @@ fn roc_and_calibration(
     }
     // calibration: two classes, p1 against class 1; more, the top probability against correctness
     let mut bins: Vec<(u64, f64, f64)> = vec![(0, 0.0, 0.0); 10];
-    for i in 0..input.truth.len() {
+    for ((&truth, probabilities), &predicted) in
+        input.truth.iter().zip(&input.probabilities).zip(predicted)
+    {
         let (p, hit) = if input.classes == 2 {
-            (input.probabilities[i][1], input.truth[i] == 1)
+            (probabilities[1], truth == 1)
         } else {
-            (
-                input.probabilities[i][predicted[i]],
-                input.truth[i] == predicted[i],
-            )
+            (probabilities[predicted], truth == predicted)
         };
         let b = ((p.clamp(0.0, 1.0) * 10.0) as usize).min(9);
         bins[b].0 += 1;
@@ -571,7 +570,8 @@ mod tests {
 
     #[test]
     fn kappa_edge_cases() {
-        let cases: &[(&str, Vec<Vec<u64>>, Option<f64>, Option<f64>)] = &[
+        type Case = (&'static str, Vec<Vec<u64>>, Option<f64>, Option<f64>);
+        let cases: &[Case] = &[
             (
                 "perfect agreement",
                 vec![vec![5, 0], vec![0, 5]],

@@ -639,7 +639,6 @@ mod tests {
                 candidate("a", [22.0, 0.0, 0.0], 0.99),
                 candidate("a", [50.0, 0.0, 0.0], 0.5),
             ],
-            ..FrocInput::default()
         };
         let result = evaluate(&input, &no_bootstrap());
         let c = &result.counts;

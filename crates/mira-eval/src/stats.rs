@@ -286,7 +286,8 @@ mod tests {
     /// Wilson intervals against Newcombe (1998), Table I (method 3), and the boundaries.
     #[test]
     fn wilson_intervals() {
-        let cases: &[(u64, u64, Option<(f64, f64)>)] = &[
+        type Case = (u64, u64, Option<(f64, f64)>);
+        let cases: &[Case] = &[
             (81, 263, Some((0.2553, 0.3662))),
             (15, 148, Some((0.0624, 0.1605))),
             (0, 20, Some((0.0, 0.1611))),
