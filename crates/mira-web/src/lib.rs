@@ -41,6 +41,7 @@ use mira_ingest::Ingest;
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+mod models_page;
 mod qc_api;
 pub use dicomweb::DicomWebConfig;
 pub use problem::Problem;
@@ -151,6 +152,9 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
     let qc = qc_routes(mira_qc::store::QcStore::new(
         state.ingest.archive().catalogue.pool().clone(),
     ));
+    let models = models_page::models_routes(mira_eval::catalogue::ModelCatalogue::new(
+        state.ingest.archive().catalogue.pool().clone(),
+    ));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -158,7 +162,8 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         .merge(dicomweb::routes())
         .fallback(not_found)
         .with_state(state)
-        .merge(qc);
+        .merge(qc)
+        .merge(models);
     Ok(match cors {
         Some(layer) => app.layer(layer),
         None => app,

@@ -2,6 +2,7 @@
 //! work itself lives in the library crates.
 
 mod config;
+mod eval;
 mod import;
 mod ls;
 mod qc;
@@ -39,6 +40,10 @@ enum Command {
     Ls(ls::LsArgs),
     /// Imaging QC: check files and folders offline, or report indicators (`mira qc report`).
     Qc(qc::QcArgs),
+    /// Evaluate predictions or a model against ground truth (FROC, classification).
+    Eval(eval::EvalArgs),
+    /// The model catalogue: list model versions, deploy them through their gate.
+    Models(eval::ModelsArgs),
     /// Fill the catalogue with synthetic studies for benchmarks (see bench/README.md).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -88,6 +93,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(config, args).await,
         Command::Ls(args) => ls::run(config, args).await,
         Command::Qc(args) => qc::run(config, args).await,
+        Command::Eval(args) => eval::run(config, args).await,
+        Command::Models(args) => eval::run_models(config, args).await,
         Command::Synth(args) => synth::run(config, args).await,
     }
 }

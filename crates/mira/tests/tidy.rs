@@ -61,9 +61,16 @@ fn dependencies_point_one_way() {
         ("mira-qc", &["mira-dicom", "mira-store", "mira-ingest"]),
         (
             "mira-web",
-            &["mira-dicom", "mira-ingest", "mira-store", "mira-qc"],
+            &[
+                "mira-dicom",
+                "mira-ingest",
+                "mira-store",
+                "mira-qc",
+                "mira-eval",
+            ],
         ),
         ("mira-models", &[]),
+        ("mira-eval", &["mira-store", "mira-models"]),
         ("mira-testdata", &[]),
         ("mira-clinical", &[]),
     ];
