@@ -54,6 +54,7 @@ mod admin_api;
 mod analysis_api;
 pub mod auth;
 mod datasets_api;
+mod models_page;
 mod qc_api;
 pub mod tls;
 pub use analysis_api::analysis_routes;
@@ -224,6 +225,9 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         .clone()
         .map(admin_api::admin_routes)
         .unwrap_or_default();
+    let models = models_page::models_routes(mira_eval::catalogue::ModelCatalogue::new(
+        state.ingest.archive().catalogue.pool().clone(),
+    ));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -236,6 +240,7 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         .merge(analysis)
         .merge(admin)
         .merge(datasets)
+        .merge(models)
         // after every route set is merged, so that none escapes it
         .layer(axum::middleware::from_fn_with_state(
             state,

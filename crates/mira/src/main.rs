@@ -7,6 +7,7 @@ mod analyzers;
 mod audit;
 mod config;
 mod deid;
+mod eval;
 mod import;
 mod ls;
 mod qc;
@@ -54,6 +55,10 @@ enum Command {
     Audit(audit::AuditArgs),
     /// AI analysis of files offline (`mira analyze fundus IMAGE...`).
     Analyze(analyze::AnalyzeArgs),
+    /// Evaluate predictions or a model against ground truth (FROC, classification).
+    Eval(eval::EvalArgs),
+    /// The model catalogue: list model versions, deploy them through their gate.
+    Models(eval::ModelsArgs),
     /// Fill the catalogue with synthetic studies for benchmarks (see bench/README.md).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -104,6 +109,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ls(args) => ls::run(config, args).await,
         Command::Qc(args) => qc::run(config, args).await,
         Command::Analyze(args) => analyze::run(config, args).await,
+        Command::Eval(args) => eval::run(config, args).await,
+        Command::Models(args) => eval::run_models(config, args).await,
         Command::Synth(args) => synth::run(config, args).await,
         Command::Access(args) => access::run_access(config, args).await,
         Command::Token(args) => access::run_token(config, args).await,

@@ -1,0 +1,235 @@
+//! `mira eval` and `mira models` as a user runs them: the real binary on the LUNA16 reference
+//! data, on small classification files, on malformed CSV (exit 2 naming file and line).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mira(args: &[&str], data_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mira"))
+        .args(args)
+        .env("MIRA_DATA_DIR", data_dir)
+        .env_remove("MIRA_CONFIG")
+        .output()
+        .expect("mira runs")
+}
+
+#[test]
+fn froc_reproduces_the_luna16_scripts_output() {
+    let Some(dir) = mira_testdata::file("eval/luna16") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let curve = tmp.path().join("froc.txt");
+    let html = tmp.path().join("froc.html");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let out = mira(
+        &[
+            "eval",
+            "froc",
+            "--annotations",
+            &p("annotations.csv"),
+            "--excluded",
+            &p("annotations_excluded.csv"),
+            "--series",
+            &p("seriesuids.csv"),
+            "--pred",
+            &p("synthetic_submission.csv"),
+            "--format",
+            "json",
+            "--curve",
+            curve.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counts = &json["counts"];
+    assert_eq!(counts["true_positives"], 950);
+    assert_eq!(counts["false_positives"], 2664);
+    assert_eq!(counts["false_negatives"], 236);
+    assert_eq!(counts["candidates"], 3614);
+    assert_eq!(counts["nodules"], 1186);
+
+    // every line of the curve file to 4 decimals against the script's
+    let ours = std::fs::read_to_string(&curve).unwrap();
+    let theirs =
+        std::fs::read_to_string(dir.join("expected/froc_synthetic_submission.txt")).unwrap();
+    let ours: Vec<&str> = ours.lines().collect();
+    let theirs: Vec<&str> = theirs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(ours.len(), theirs.len());
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        let parse = |l: &str| -> Vec<String> {
+            l.split(',')
+                .map(|f| match f.trim() {
+                    "inf" => "inf".to_string(),
+                    v => format!("{:.4}", v.parse::<f64>().unwrap()),
+                })
+                .collect()
+        };
+        assert_eq!(parse(a), parse(b), "line {}", i + 1);
+    }
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("CPM"));
+    // self-contained: no script, nothing fetched from elsewhere
+    assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));
+}
+
+#[test]
+fn classify_reports_json_and_html() {
+    let tmp = tempfile::tempdir().unwrap();
+    let truth = tmp.path().join("truth.csv");
+    let pred = tmp.path().join("pred.csv");
+    std::fs::write(
+        &truth,
+        "id,label,sex,site\na,0,F,A\nb,0,M,A\nc,1,F,B\nd,1,M,B\ne,1,F,A\nf,0,M,B\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &pred,
+        "id,score\na,0.1\nb,0.6\nc,0.8\nd,0.4\ne,0.9\nf,0.2\n",
+    )
+    .unwrap();
+    let html = tmp.path().join("report.html");
+    let out = mira(
+        &[
+            "eval",
+            "classify",
+            "--truth",
+            truth.to_str().unwrap(),
+            "--pred",
+            pred.to_str().unwrap(),
+            "--format",
+            "json",
+            "--html",
+            html.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // positives 0.8, 0.4, 0.9 against negatives 0.1, 0.6, 0.2: 8 of 9 pairs ordered
+    let auc = json["overall"]["auc"]["value"].as_f64().unwrap();
+    assert!((auc - 8.0 / 9.0).abs() < 1e-12);
+    assert_eq!(
+        json["overall"]["confusion"],
+        serde_json::json!([[2, 1], [1, 2]])
+    );
+    assert!(json["subgroups"]["groups"].as_array().unwrap().len() >= 4);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("ROC") && page.contains("Calibration") && page.contains("forest plot"));
+
+    let out = mira(
+        &[
+            "eval",
+            "classify",
+            "--truth",
+            truth.to_str().unwrap(),
+            "--pred",
+            pred.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("auc"));
+}
+
+#[test]
+fn malformed_csv_names_the_file_and_line_and_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let truth = tmp.path().join("truth.csv");
+    let pred = tmp.path().join("pred.csv");
+    std::fs::write(&truth, "id,label\na,0\nb,1\n").unwrap();
+    let cases = [
+        (
+            "id,score\na,0.1\nb,abc\n",
+            "pred.csv, line 3: score 'abc' is not a finite number",
+        ),
+        (
+            "id,score\na,0.1\nb\n",
+            "pred.csv, line 3: 1 fields, the header has 2 columns",
+        ),
+        ("id,prob\na,0.1\n", "pred.csv: expected columns p0..p{K-1}"),
+        (
+            "id,score\na,0.1\n",
+            "truth.csv: id 'b' (line 3) has no prediction",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&pred, text).unwrap();
+        let out = mira(
+            &[
+                "eval",
+                "classify",
+                "--truth",
+                truth.to_str().unwrap(),
+                "--pred",
+                pred.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(want), "want '{want}' in: {stderr}");
+    }
+    std::fs::write(&truth, "id,label\na,0\nb,7\n").unwrap();
+    std::fs::write(&pred, "id,p0,p1\na,0.9,0.1\nb,0.2,0.8\n").unwrap();
+    let out = mira(
+        &[
+            "eval",
+            "classify",
+            "--truth",
+            truth.to_str().unwrap(),
+            "--pred",
+            pred.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("truth.csv, line 3: label 7 is outside 0..1")
+    );
+}
+
+#[test]
+fn deploy_without_an_evaluation_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gates = tmp.path().join("gates.toml");
+    std::fs::write(
+        &gates,
+        "[[gate]]\nintended_use = \"x\"\ndataset = \"d\"\n[gate.minimum]\nauc = 0.9\n",
+    )
+    .unwrap();
+    let out = mira(
+        &[
+            "models",
+            "deploy",
+            "nope",
+            "1.0",
+            "--gates",
+            gates.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no model nope version 1.0"));
+    let out = mira(&["models", "list", "--format", "json"], tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
