@@ -18,9 +18,16 @@ pub const BLOB_RADII_MM: [f64; 7] = [1.8, 2.5, 3.5, 5.0, 7.0, 10.0, 14.0];
 /// about 15 HU.
 pub const MIN_RESPONSE_HU: f32 = 40.0;
 
-/// At most this many candidates (strongest first) go to the per-candidate stages, which
-/// bounds the time on a scan full of vessels.
-pub const MAX_CANDIDATES: usize = 400;
+/// At most this many local maxima (strongest first) get their Hessian examined.
+pub const MAX_MAXIMA: usize = 600;
+
+/// At most this many candidates (strongest first, after the blobness screen) go to the
+/// per-candidate stages, which bounds the time on a scan full of vessels.
+pub const MAX_CANDIDATES: usize = 120;
+
+/// Candidates less blob-like than this (smallest over largest Hessian eigenvalue) are tubes
+/// or plates (vessels, fissures, pleura) and do not reach segmentation.
+pub const MIN_BLOBNESS: f64 = 0.15;
 
 /// A blob candidate on the working grid.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -144,8 +151,8 @@ pub fn candidates(grid: &Grid, lungs: &Lungs) -> Vec<Candidate> {
         })
         .collect();
     found.sort_by(|a, b| b.1.total_cmp(&a.1));
-    found.truncate(MAX_CANDIDATES);
-    found
+    found.truncate(MAX_MAXIMA);
+    let mut screened: Vec<Candidate> = found
         .par_iter()
         .map(|&(i, response, k)| {
             let local = [i % nx, (i / nx) % ny, i / (nx * ny)];
@@ -158,7 +165,10 @@ pub fn candidates(grid: &Grid, lungs: &Lungs) -> Vec<Candidate> {
                 eigenvalues: hessian_eigenvalues(grid, voxel, radius_mm / 3f64.sqrt()),
             }
         })
-        .collect()
+        .filter(|c| c.blobness() >= MIN_BLOBNESS)
+        .collect();
+    screened.truncate(MAX_CANDIDATES);
+    screened
 }
 
 /// The sub-grid between `lo` and `hi` (inclusive).

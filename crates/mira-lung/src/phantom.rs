@@ -403,8 +403,14 @@ pub fn generate(spec: &PhantomSpec) -> Phantom {
     if spec.vessel_generations > 0 {
         for (i, side) in [(0usize, -1.0f64), (1, 1.0)] {
             let (cx, cy, ax, _) = chest.lungs[i];
-            let hilum = [cx - side * 0.6 * ax, cy, origin[2] + 0.5 * depth];
+            let hilum = [cx - side * 0.75 * ax, cy, origin[2] + 0.5 * depth];
             for trunk in 0..4 {
+                // trunks enter along the medial side, apart, as lobar arteries do
+                let hilum = [
+                    hilum[0],
+                    hilum[1] + (trunk as f64 - 1.5) * 12.0,
+                    hilum[2] + (trunk as f64 - 1.5) * 8.0,
+                ];
                 let angle = (trunk as f64 - 1.5) * 0.7 + rng.range(-0.2, 0.2);
                 let dir = [
                     side * angle.cos() * 0.8,

@@ -1,6 +1,7 @@
 //! `mira`: the command-line entry point. Flags → configuration → wiring → subcommand; the
 //! work itself lives in the library crates.
 
+mod analyze;
 mod config;
 mod import;
 mod ls;
@@ -39,6 +40,8 @@ enum Command {
     Ls(ls::LsArgs),
     /// Imaging QC: check files and folders offline, or report indicators (`mira qc report`).
     Qc(qc::QcArgs),
+    /// Analyse a series offline (`mira analyze lung SERIES_DIR`).
+    Analyze(analyze::AnalyzeArgs),
     /// Fill the catalogue with synthetic studies for benchmarks (see bench/README.md).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -89,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ls(args) => ls::run(config, args).await,
         Command::Qc(args) => qc::run(config, args).await,
         Command::Synth(args) => synth::run(config, args).await,
+        Command::Analyze(args) => analyze::run(args).await,
     }
 }
 

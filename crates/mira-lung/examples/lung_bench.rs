@@ -1,5 +1,6 @@
-//! Writes a synthetic chest phantom as a DICOM CT series (for bench/lung):
-//! `write_phantom OUT_DIR [SLICES] [SIZE] [SEED]`, 0.7 mm pixels, 1 mm slices, eight nodules.
+//! bench/lung: writes a synthetic chest phantom as a DICOM CT series (0.7 mm pixels, 1 mm
+//! slices, seven planted nodules), then reads and analyses it three times, printing the time
+//! per stage: `lung_bench OUT_DIR [SLICES] [SIZE] [SEED]`.
 
 use mira_lung::phantom::{self, PhantomSpec, PlantedKind, PlantedNodule};
 
@@ -7,7 +8,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let out = std::path::PathBuf::from(
         args.next()
-            .expect("usage: write_phantom OUT_DIR [SLICES] [SIZE] [SEED]"),
+            .expect("usage: lung_bench OUT_DIR [SLICES] [SIZE] [SEED]"),
     );
     let slices: usize = args.next().map_or(300, |s| s.parse().expect("SLICES"));
     let size: usize = args.next().map_or(512, |s| s.parse().expect("SIZE"));
