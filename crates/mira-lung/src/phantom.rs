@@ -403,7 +403,8 @@ pub fn generate(spec: &PhantomSpec) -> Phantom {
     if spec.vessel_generations > 0 {
         for (i, side) in [(0usize, -1.0f64), (1, 1.0)] {
             let (cx, cy, ax, _) = chest.lungs[i];
-            let hilum = [cx - side * 0.75 * ax, cy, origin[2] + 0.5 * depth];
+            // the trunks enter from the mediastinum, outside the lung, so no vessel ends inside it
+            let hilum = [cx - side * 1.1 * ax, cy, origin[2] + 0.5 * depth];
             for trunk in 0..4 {
                 // trunks enter along the medial side, apart, as lobar arteries do
                 let hilum = [

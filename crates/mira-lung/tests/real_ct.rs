@@ -24,7 +24,7 @@ fn totalseg_series_runs_end_to_end_and_finds_the_lungs() {
     let volume = Volume::from_paths(&files).unwrap();
     assert_eq!(volume.dims, [512, 512, 20]);
     assert!(
-        (volume.spacing_mm[2] - 3.0).abs() < 0.01,
+        (volume.spacing_mm[2] - 2.0).abs() < 0.01, // 3 mm slices every 2 mm
         "{:?}",
         volume.spacing_mm
     );
@@ -131,12 +131,12 @@ fn lctsc_slice_lung_mask_matches_the_rtstruct() {
                 o.put(dicom_core::DataElement::new(
                     tags::IMAGE_POSITION_PATIENT,
                     dicom_core::VR::DS,
-                    dicom_core::PrimitiveValue::from(format!(
-                        "{}\\{}\\{}",
-                        pos[0],
-                        pos[1],
-                        pos[2] + 2.0 * k as f64
-                    )),
+                    dicom_core::PrimitiveValue::Strs(
+                        [pos[0], pos[1], pos[2] + 2.0 * k as f64]
+                            .map(|v| v.to_string())
+                            .to_vec()
+                            .into(),
+                    ),
                 ));
                 (format!("CT01.dcm copy {k}"), o)
             })
@@ -171,7 +171,7 @@ fn lctsc_slice_lung_mask_matches_the_rtstruct() {
             );
         }
     }
-    let mut polygons = Vec::new();
+    let mut all = Vec::new();
     for roi in rs
         .element(tags::ROI_CONTOUR_SEQUENCE)
         .unwrap()
@@ -195,11 +195,26 @@ fn lctsc_slice_lung_mask_matches_the_rtstruct() {
                 .unwrap()
                 .to_multi_float64()
                 .unwrap();
-            if data.len() >= 9 && (data[2] - z).abs() < 1.0 {
-                polygons.push(data.chunks(3).map(|p| (p[0], p[1])).collect::<Vec<_>>());
+            if data.len() >= 9 {
+                all.push((
+                    data[2],
+                    data.chunks(3).map(|p| (p[0], p[1])).collect::<Vec<_>>(),
+                ));
             }
         }
     }
+    // the contours of the plane nearest the slice
+    let nearest = all
+        .iter()
+        .map(|c| c.0)
+        .min_by(|a, b| (a - z).abs().total_cmp(&(b - z).abs()))
+        .unwrap();
+    eprintln!("LCTSC: slice at z {z:.2} mm, nearest contour plane {nearest:.2} mm");
+    let polygons: Vec<Vec<(f64, f64)>> = all
+        .into_iter()
+        .filter(|c| (c.0 - nearest).abs() < 0.01)
+        .map(|c| c.1)
+        .collect();
     assert!(
         polygons.len() >= 2,
         "{} lung contours on the slice's z {z}",

@@ -36,7 +36,12 @@ fn series(slices: usize) -> (Volume, Vec<(String, DefaultDicomObject)>) {
 }
 
 fn set(obj: &mut DefaultDicomObject, tag: dicom_core::Tag, vr: VR, value: &str) {
-    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+    let values: Vec<String> = value.split('\\').map(String::from).collect();
+    obj.put(DataElement::new(
+        tag,
+        vr,
+        PrimitiveValue::Strs(values.into()),
+    ));
 }
 
 #[test]
