@@ -182,5 +182,4 @@ fn a_classifier_replaces_the_classical_fp_reduction() {
         by_always.nodules.len(),
         classical.nodules.len()
     );
-    assert!(p.nodules.iter().all(|n| found(&by_always, n)));
 }
