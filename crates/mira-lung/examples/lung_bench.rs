@@ -65,4 +65,40 @@ fn main() {
             n.centre_mm.map(|v| v.round())
         );
     }
+    drop(p);
+    let options = mira_lung::LungOptions::lung_rads().expect("profile");
+    for run in 1..=3 {
+        let start = std::time::Instant::now();
+        let files = mira_lung::Volume::files_in(&out).expect("list");
+        let volume = mira_lung::Volume::from_paths(&files).expect("volume");
+        let read_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let report = mira_lung::analyze(&volume, &options, None).expect("analyze");
+        let total = start.elapsed().as_secs_f64();
+        let stages: Vec<String> = std::iter::once(format!("read {read_ms:.0} ms"))
+            .chain(
+                report
+                    .timings
+                    .iter()
+                    .map(|t| format!("{} {:.0} ms", t.stage, t.ms)),
+            )
+            .collect();
+        println!(
+            "run {run}: {total:.2} s total ({}); {} candidates, {} nodules, Lung-RADS {}",
+            stages.join(", "),
+            report.candidates,
+            report.nodules.len(),
+            report.exam.label
+        );
+        if run == 1 {
+            for n in &report.nodules {
+                println!(
+                    "  found {} {:.1} mm at {:?} conf {}",
+                    n.attenuation,
+                    n.mean_diameter_mm,
+                    n.centre_mm.map(|v| v.round()),
+                    n.confidence
+                );
+            }
+        }
+    }
 }
