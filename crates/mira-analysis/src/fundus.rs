@@ -272,7 +272,9 @@ fn fundus_sr(
         ScreeningResult::Referable | ScreeningResult::ReferableUrgent => {
             "referable diabetic retinopathy — refer to ophthalmology".to_string()
         }
-        ScreeningResult::MildNpdr => "microaneurysms only (mild NPDR) — rescreen in 12 months".into(),
+        ScreeningResult::MildNpdr => {
+            "microaneurysms only (mild NPDR) — rescreen in 12 months".into()
+        }
         ScreeningResult::NoApparentRetinopathy => {
             "no apparent diabetic retinopathy — rescreen in 12 months".into()
         }
@@ -314,8 +316,11 @@ fn fundus_sr(
         ],
     };
     let document = mira_sr::to_dataset(&sr).map_err(|e| failed(e.to_string()))?;
-    let file = document.into_file_object().map_err(|e| failed(e.to_string()))?;
+    let file = document
+        .into_file_object()
+        .map_err(|e| failed(e.to_string()))?;
     let mut bytes = Vec::new();
-    file.write_all(&mut bytes).map_err(|e| failed(e.to_string()))?;
+    file.write_all(&mut bytes)
+        .map_err(|e| failed(e.to_string()))?;
     Ok(bytes)
 }

@@ -33,6 +33,7 @@
 pub mod analyzer;
 pub mod fundus;
 pub mod jobs;
+pub mod lung;
 pub mod worker;
 
 pub use analyzer::{
@@ -47,7 +48,12 @@ pub use worker::{AnalysisSettings, load_study, spawn};
 pub(crate) fn now_date_time() -> (String, String) {
     let now = time::OffsetDateTime::now_utc();
     (
-        format!("{:04}{:02}{:02}", now.year(), u8::from(now.month()), now.day()),
+        format!(
+            "{:04}{:02}{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        ),
         format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
     )
 }

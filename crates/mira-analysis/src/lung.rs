@@ -70,7 +70,11 @@ impl Analyzer for LungAnalyzer {
             .filter(|s| s.instances.len() >= MIN_SLICES)
             .filter(|s| s.qc_outcome.as_deref() != Some("fail"))
             .filter(|s| is_chest(s))
-            .filter(|s| !s.instances.iter().any(|i| i.received_from.starts_with("analysis:")))
+            .filter(|s| {
+                !s.instances
+                    .iter()
+                    .any(|i| i.received_from.starts_with("analysis:"))
+            })
             .map(|s| JobSubject {
                 level: SubjectLevel::Series,
                 uid: s.series_instance_uid.clone(),
@@ -90,7 +94,8 @@ impl Analyzer for LungAnalyzer {
     fn run(&self, input: &AnalysisInput) -> Result<AnalysisOutput, AnalyzerError> {
         let paths: Vec<PathBuf> = input.files.iter().map(|f| f.path.clone()).collect();
         // a series mira-lung cannot assemble (tilt, gaps, mixed) is refused with its reason
-        let volume = Volume::from_paths(&paths).map_err(|e| AnalyzerError::Refused(e.to_string()))?;
+        let volume =
+            Volume::from_paths(&paths).map_err(|e| AnalyzerError::Refused(e.to_string()))?;
         let current_date = input.study_date.clone().unwrap_or_default();
         let prior = input.priors.iter().find_map(|p| {
             let report: LungReport = serde_json::from_value(p.result.clone()).ok()?;
@@ -107,7 +112,11 @@ impl Analyzer for LungAnalyzer {
             // 4A and above: suspicious, read first
             urgent: matches!(category, "4A" | "4B" | "4X"),
         });
-        if report.nodules.iter().any(|n| n.status == "new" || n.status == "growing") {
+        if report
+            .nodules
+            .iter()
+            .any(|n| n.status == "new" || n.status == "growing")
+        {
             flags.push(Flag {
                 code: "lung-nodule-new-or-growing".into(),
                 label: "New or growing nodule".into(),
@@ -138,7 +147,11 @@ fn lung_rads_code(category: &str) -> Code {
         "4B" => mira_codes::LUNG_RADS_4B.code(),
         "4X" => mira_codes::LUNG_RADS_4X.code(),
         // another profile (Fleischner): its category as text in the private scheme
-        other => Code::new(format!("CAT-{other}"), mira_codes::SCHEME, format!("Category {other}")),
+        other => Code::new(
+            format!("CAT-{other}"),
+            mira_codes::SCHEME,
+            format!("Category {other}"),
+        ),
     }
 }
 
@@ -285,7 +298,10 @@ fn lung_sr(
             uid: input.derived_uid(2),
             name: Some("mira lung-nodule analyzer".into()),
             manufacturer: Some("mira".into()),
-            model_name: Some(format!("{} {}", report.algorithm.name, report.algorithm.version)),
+            model_name: Some(format!(
+                "{} {}",
+                report.algorithm.name, report.algorithm.version
+            )),
         })],
         procedures_reported: vec![sct::COMPUTERIZED_AXIAL_TOMOGRAPHY.code()],
         language,
@@ -307,8 +323,11 @@ fn lung_sr(
         ],
     };
     let document = mira_sr::to_dataset(&sr).map_err(|e| failed(e.to_string()))?;
-    let file = document.into_file_object().map_err(|e| failed(e.to_string()))?;
+    let file = document
+        .into_file_object()
+        .map_err(|e| failed(e.to_string()))?;
     let mut bytes = Vec::new();
-    file.write_all(&mut bytes).map_err(|e| failed(e.to_string()))?;
+    file.write_all(&mut bytes)
+        .map_err(|e| failed(e.to_string()))?;
     Ok(bytes)
 }

@@ -53,7 +53,7 @@ enum Command {
     Deid(deid::DeidArgs),
     /// The tamper-evident audit log: verify the chain, export for a syslog/ATNA collector.
     Audit(audit::AuditArgs),
-    /// AI analysis of files offline (`mira analyze fundus IMAGE...`).
+    /// AI analysis of files offline (`mira analyze fundus IMAGE...`, `mira analyze lung DIR`).
     Analyze(analyze::AnalyzeArgs),
     /// Evaluate predictions or a model against ground truth (FROC, classification).
     Eval(eval::EvalArgs),

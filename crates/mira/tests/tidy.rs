@@ -69,7 +69,16 @@ fn dependencies_point_one_way() {
             ],
         ),
         ("mira-qc", &["mira-dicom", "mira-store", "mira-ingest"]),
-        ("mira-analysis", &["mira-store", "mira-ingest"]),
+        (
+            "mira-analysis",
+            &[
+                "mira-store",
+                "mira-ingest",
+                "mira-fundus",
+                "mira-lung",
+                "mira-sr",
+            ],
+        ),
         (
             "mira-web",
             &[

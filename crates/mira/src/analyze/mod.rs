@@ -1,6 +1,7 @@
 //! `mira analyze ...`: AI analysis of files, offline (no server, no database).
 
 mod fundus;
+pub mod lung;
 
 use std::process::ExitCode;
 
@@ -16,10 +17,13 @@ pub struct AnalyzeArgs {
 enum AnalyzeCommand {
     /// Fundus photographs (DICOM OP, JPEG/PNG with a sidecar): lesions and DR screening.
     Fundus(fundus::FundusArgs),
+    /// Chest CT lung nodules: detection, measurement, type, Lung-RADS (or Fleischner).
+    Lung(lung::LungArgs),
 }
 
 pub async fn run(config: Config, args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         AnalyzeCommand::Fundus(a) => fundus::run(config, a).await,
+        AnalyzeCommand::Lung(a) => lung::run(a).await,
     }
 }
