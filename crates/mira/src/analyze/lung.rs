@@ -58,7 +58,8 @@ fn read(dir: &Path) -> anyhow::Result<(Volume, f64)> {
 }
 
 pub async fn run(args: LungArgs) -> anyhow::Result<ExitCode> {
-    let result = tokio::task::spawn_blocking(move || analyse(&args).map(|r| (r, args.format))).await?;
+    let result =
+        tokio::task::spawn_blocking(move || analyse(&args).map(|r| (r, args.format))).await?;
     let (report, format) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -89,8 +90,8 @@ fn analyse(args: &LungArgs) -> anyhow::Result<LungReport> {
             .with_classifier_manifest(manifest)
             .with_context(|| format!("model {}", manifest.display()))?;
     }
-    let (volume, read_ms) = read(&args.series_dir)
-        .with_context(|| format!("series {}", args.series_dir.display()))?;
+    let (volume, read_ms) =
+        read(&args.series_dir).with_context(|| format!("series {}", args.series_dir.display()))?;
     let prior = match &args.prior {
         None => None,
         Some(dir) => {
@@ -100,8 +101,10 @@ fn analyse(args: &LungArgs) -> anyhow::Result<LungReport> {
                 .with_context(|| format!("prior series {}", dir.display()))?;
             let months = match args.months {
                 Some(m) => m,
-                None => mira_lung::priors::months_between(&prior_report.study_date, &volume.study_date)
-                    .context("no --months and the Study Dates do not give the interval")?,
+                None => {
+                    mira_lung::priors::months_between(&prior_report.study_date, &volume.study_date)
+                        .context("no --months and the Study Dates do not give the interval")?
+                }
             };
             Some(PriorStudy {
                 report: prior_report,
@@ -125,7 +128,11 @@ fn write_table(out: &mut impl Write, r: &LungReport) -> std::io::Result<()> {
     writeln!(
         out,
         "series {}  {}×{}×{} at {:.2}×{:.2}×{:.2} mm",
-        if r.series_instance_uid.is_empty() { "(no uid)" } else { &r.series_instance_uid },
+        if r.series_instance_uid.is_empty() {
+            "(no uid)"
+        } else {
+            &r.series_instance_uid
+        },
         r.volume.dims[0],
         r.volume.dims[1],
         r.volume.dims[2],
@@ -136,7 +143,12 @@ fn write_table(out: &mut impl Write, r: &LungReport) -> std::io::Result<()> {
     for l in &r.lungs {
         writeln!(out, "  {} lung {:.0} ml", l.side, l.volume_ml)?;
     }
-    writeln!(out, "  {} candidates, {} nodules", r.candidates, r.nodules.len())?;
+    writeln!(
+        out,
+        "  {} candidates, {} nodules",
+        r.candidates,
+        r.nodules.len()
+    )?;
     for n in &r.nodules {
         writeln!(
             out,
@@ -150,14 +162,23 @@ fn write_table(out: &mut impl Write, r: &LungReport) -> std::io::Result<()> {
             n.mean_diameter_mm,
             n.volume_mm3,
             n.attenuation,
-            n.solid_component_mm.map_or(String::new(), |s| format!(" (solid {s:.1} mm)")),
+            n.solid_component_mm
+                .map_or(String::new(), |s| format!(" (solid {s:.1} mm)")),
             if n.calcified { ", calcified" } else { "" },
             n.confidence,
             n.category,
             n.status
         )?;
     }
-    writeln!(out, "{}: {}  {}", r.profile.name, r.exam.label, r.exam.management)?;
-    let times: Vec<String> = r.timings.iter().map(|t| format!("{} {:.0} ms", t.stage, t.ms)).collect();
+    writeln!(
+        out,
+        "{}: {}  {}",
+        r.profile.name, r.exam.label, r.exam.management
+    )?;
+    let times: Vec<String> = r
+        .timings
+        .iter()
+        .map(|t| format!("{} {:.0} ms", t.stage, t.ms))
+        .collect();
     writeln!(out, "time: {}", times.join(", "))
 }
