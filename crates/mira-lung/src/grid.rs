@@ -291,12 +291,12 @@ fn edt_line(f: &mut [f32], s: f32, v: &mut [usize], z: &mut [f32], d: &mut [f32]
         return;
     }
     k = 0;
-    for q in 0..n {
+    for (q, out) in d.iter_mut().enumerate().take(n) {
         while z[k + 1] < pos(q) {
             k += 1;
         }
         let p = v[k];
-        d[q] = (pos(q) - pos(p)).powi(2) + f[p];
+        *out = (pos(q) - pos(p)).powi(2) + f[p];
     }
     f.copy_from_slice(&d[..n]);
 }

@@ -457,10 +457,33 @@ pub fn generate(spec: &PhantomSpec) -> Phantom {
         });
     }
     // nodules
-    let mut planted = Vec::with_capacity(spec.nodules.len());
-    for n in &spec.nodules {
+    let mut planted: Vec<PlantedNodule> = Vec::with_capacity(spec.nodules.len());
+    // the imaged z extent (first to last slice centre)
+    let (z_first, z_last) = (origin[2], origin[2] + (nz as f64 - 1.0) * spec.slice_mm);
+    for (i, n) in spec.nodules.iter().enumerate() {
         let mut n = *n;
         if n.on_vessel {
+            let r = n.diameter_mm / 2.0;
+            // a vessel point where the whole nodule (beside the vessel, as below) is imaged
+            // and clear of the other nodules (those placed already and the free ones to come)
+            let others: Vec<PlantedNodule> = planted
+                .iter()
+                .copied()
+                .chain(
+                    spec.nodules[i + 1..]
+                        .iter()
+                        .filter(|m| !m.on_vessel)
+                        .copied(),
+                )
+                .collect();
+            let fits = |q: [f64; 3]| {
+                let c = [q[0] + 0.3 * r, q[1], q[2]];
+                c[2] - r >= z_first
+                    && c[2] + r <= z_last
+                    && others
+                        .iter()
+                        .all(|m| norm(sub(m.centre_mm, c)) >= r + m.diameter_mm / 2.0 + 2.0)
+            };
             let mut best = (f64::INFINITY, n.centre_mm);
             for v in vessels
                 .iter()
@@ -474,7 +497,10 @@ pub fn generate(spec: &PhantomSpec) -> Phantom {
                         v.a[2] + t * (v.b[2] - v.a[2]),
                     ];
                     let d = norm(sub(q, n.centre_mm));
-                    if d < best.0 && chest.lung_radius(0, q).min(chest.lung_radius(1, q)) < 0.75 {
+                    if d < best.0
+                        && chest.lung_radius(0, q).min(chest.lung_radius(1, q)) < 0.75
+                        && fits(q)
+                    {
                         best = (d, q);
                     }
                 }
