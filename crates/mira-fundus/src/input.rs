@@ -239,6 +239,29 @@ fn dicom_date(raw: Option<String>) -> Option<String> {
         .map(|d| format!("{}-{}-{}", &d[0..4], &d[4..6], &d[6..8]))
 }
 
+/// JPEG Baseline (Process 1).
+const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+
+/// The first frame of a single-frame JPEG Baseline instance, decoded from its fragments with
+/// the image crate; `None` for anything else.
+fn baseline_jpeg_frame(obj: &dicom_object::DefaultDicomObject) -> Option<RgbImage> {
+    if obj.meta().transfer_syntax() != JPEG_BASELINE {
+        return None;
+    }
+    let frames = text(obj, tags::NUMBER_OF_FRAMES)
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(1);
+    if frames != 1 {
+        return None;
+    }
+    let element = obj.element(tags::PIXEL_DATA).ok()?;
+    let fragments = element.value().fragments()?;
+    let bytes: Vec<u8> = fragments.iter().flatten().copied().collect();
+    image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)
+        .ok()
+        .map(|i| i.to_rgb8())
+}
+
 fn read_dicom(path: &Path) -> Result<Photograph, FundusError> {
     let shown = path.display().to_string();
     let obj = OpenFileOptions::new()
@@ -254,29 +277,36 @@ fn read_dicom(path: &Path) -> Result<Photograph, FundusError> {
             modality: modality.unwrap_or_else(|| "none".into()),
         });
     }
-    let decoded = obj.decode_pixel_data().map_err(|e| FundusError::Decode {
-        path: shown.clone(),
-        reason: e.to_string(),
-    })?;
-    let (w, h) = (decoded.columns(), decoded.rows());
-    let samples: Vec<u8> = decoded.to_vec_frame(0).map_err(|e| FundusError::Decode {
-        path: shown.clone(),
-        reason: e.to_string(),
-    })?;
-    let rgb = match decoded.samples_per_pixel() {
-        3 => samples,
-        1 => samples.iter().flat_map(|v| [*v, *v, *v]).collect(),
-        n => {
-            return Err(FundusError::Decode {
-                path: shown,
-                reason: format!("{n} samples per pixel"),
-            });
+    let image = match obj.decode_pixel_data() {
+        Ok(decoded) => {
+            let (w, h) = (decoded.columns(), decoded.rows());
+            let samples: Vec<u8> = decoded.to_vec_frame(0).map_err(|e| FundusError::Decode {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+            let rgb = match decoded.samples_per_pixel() {
+                3 => samples,
+                1 => samples.iter().flat_map(|v| [*v, *v, *v]).collect(),
+                n => {
+                    return Err(FundusError::Decode {
+                        path: shown,
+                        reason: format!("{n} samples per pixel"),
+                    });
+                }
+            };
+            RgbImage::from_raw(w, h, rgb).ok_or_else(|| FundusError::Decode {
+                path: shown.clone(),
+                reason: "pixel data shorter than rows x columns".into(),
+            })?
         }
+        // Cameras (and dcmtk's img2dcm) wrap the camera's own JPEG, EXIF segments and all,
+        // which dicom-pixeldata's decoder can refuse; the image crate reads such files.
+        Err(e) => baseline_jpeg_frame(&obj).ok_or_else(|| FundusError::Decode {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?,
     };
-    let image = RgbImage::from_raw(w, h, rgb).ok_or_else(|| FundusError::Decode {
-        path: shown.clone(),
-        reason: "pixel data shorter than rows x columns".into(),
-    })?;
+    let (w, h) = image.dimensions();
     let (laterality, laterality_source) = match (
         text(&obj, tags::IMAGE_LATERALITY),
         text(&obj, tags::LATERALITY),

@@ -99,6 +99,7 @@ fn dependencies_point_one_way() {
         ("mira-testdata", &[]),
         ("mira-clinical", &[]),
         ("mira-sr", &[]),
+        ("mira-lung", &["mira-clinical", "mira-models"]),
         ("mira-fundus", &["mira-qc", "mira-models"]),
         ("mira-deid", &["mira-dicom"]),
         ("mira-audit", &[]),
