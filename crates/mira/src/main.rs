@@ -121,7 +121,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIRA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        // jpeg2k (openjp2) reports every header it parses at INFO
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,jpeg2k=warn"));
     // colours only for a person at a terminal, never in files or journald
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
