@@ -4,15 +4,24 @@
 //! [`Finding`]s with a [`Decision`]; only accepted, edited and physician-added findings enter a
 //! report, and only a [`Signature`] of a physician makes it final. This crate knows nothing of
 //! HTTP or storage: the reading workflow (`mira-reading`) persists reports and decisions, the
-//! web layer serves them.
+//! web layer serves them. Every function here is pure, and nothing is logged (reports carry
+//! patient data).
 //!
-//! | item | what |
+//! | module / item | what |
 //! |---|---|
 //! | [`ReportDocument`] | the report: header, technique, findings, impression, structured parts |
 //! | [`Finding`] | one finding, AI or physician, with measurements, location and decision |
-//! | [`prefill`] | a template's draft from the reviewed findings |
-//! | [`qc::check`] | report QC (completeness, consistency, Lung-RADS, critical values, timeliness) |
-//! | exports | DICOM SR, FHIR R4 (DiagnosticReport + ImagingStudy), PDF |
+//! | [`templates`] | [`prefill`]: a template's draft (LDCT Lung-RADS, DR screening, General) from the reviewed findings; [`template_for`] |
+//! | [`error`] | [`ReportError`], the exports' errors (QC reports issues, never errors) |
+
+pub mod error;
+pub mod templates;
+
+#[cfg(test)]
+pub(crate) mod test_support;
+
+pub use error::ReportError;
+pub use templates::{prefill, template_for};
 
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +122,9 @@ pub enum Decision {
     Accepted,
     /// Accepted with changed values (the finding carries the edited values).
     Edited,
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
     /// Added by the physician.
     Added,
 }
