@@ -12,9 +12,11 @@
 //! | [`ReportDocument`] | the report: header, technique, findings, impression, structured parts |
 //! | [`Finding`] | one finding, AI or physician, with measurements, location and decision |
 //! | [`templates`] | [`prefill`]: a template's draft (LDCT Lung-RADS, DR screening, General) from the reviewed findings; [`template_for`] |
+//! | [`qc`] | [`qc::check`]: report QC (completeness, sex, laterality, normal-vs-findings, Lung-RADS, DR, critical values, timeliness) |
 //! | [`error`] | [`ReportError`], the exports' errors (QC reports issues, never errors) |
 
 pub mod error;
+pub mod qc;
 pub mod templates;
 
 #[cfg(test)]
