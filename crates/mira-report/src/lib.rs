@@ -13,9 +13,11 @@
 //! | [`Finding`] | one finding, AI or physician, with measurements, location and decision |
 //! | [`templates`] | [`prefill`]: a template's draft (LDCT Lung-RADS, DR screening, General) from the reviewed findings; [`template_for`] |
 //! | [`qc`] | [`qc::check`]: report QC (completeness, sex, laterality, normal-vs-findings, Lung-RADS, DR, critical values, timeliness) |
+//! | [`fhir`] | [`fhir::bundle`]: a FHIR R4 collection Bundle of DiagnosticReport, ImagingStudy and Patient |
 //! | [`error`] | [`ReportError`], the exports' errors (QC reports issues, never errors) |
 
 pub mod error;
+pub mod fhir;
 pub mod qc;
 pub mod templates;
 
