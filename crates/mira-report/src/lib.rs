@@ -14,11 +14,13 @@
 //! | [`templates`] | [`prefill`]: a template's draft (LDCT Lung-RADS, DR screening, General) from the reviewed findings; [`template_for`] |
 //! | [`qc`] | [`qc::check`]: report QC (completeness, sex, laterality, normal-vs-findings, Lung-RADS, DR, critical values, timeliness) |
 //! | [`fhir`] | [`fhir::bundle`]: a FHIR R4 collection Bundle of DiagnosticReport, ImagingStudy and Patient |
+//! | [`sr`] | [`sr::signed_report_sr`]: a signed TID 1500 DICOM SR through `mira-sr` |
 //! | [`error`] | [`ReportError`], the exports' errors (QC reports issues, never errors) |
 
 pub mod error;
 pub mod fhir;
 pub mod qc;
+pub mod sr;
 pub mod templates;
 
 #[cfg(test)]
