@@ -4,8 +4,8 @@
 //! [`Finding`]s with a [`Decision`]; only accepted, edited and physician-added findings enter a
 //! report, and only a [`Signature`] of a physician makes it final. This crate knows nothing of
 //! HTTP or storage: the reading workflow (`mira-reading`) persists reports and decisions, the
-//! web layer serves them. Every function here is pure, and nothing is logged (reports carry
-//! patient data).
+//! web layer serves them. Every function here is pure, except that [`pdf`] reads a font file
+//! and nothing is logged (reports carry patient data).
 //!
 //! | module / item | what |
 //! |---|---|
@@ -14,11 +14,13 @@
 //! | [`templates`] | [`prefill`]: a template's draft (LDCT Lung-RADS, DR screening, General) from the reviewed findings; [`template_for`] |
 //! | [`qc`] | [`qc::check`]: report QC (completeness, sex, laterality, normal-vs-findings, Lung-RADS, DR, critical values, timeliness) |
 //! | [`fhir`] | [`fhir::bundle`]: a FHIR R4 collection Bundle of DiagnosticReport, ImagingStudy and Patient |
+//! | [`pdf`] | [`pdf::render`]: an A4 PDF with a subset CJK font |
 //! | [`sr`] | [`sr::signed_report_sr`]: a signed TID 1500 DICOM SR through `mira-sr` |
 //! | [`error`] | [`ReportError`], the exports' errors (QC reports issues, never errors) |
 
 pub mod error;
 pub mod fhir;
+pub mod pdf;
 pub mod qc;
 pub mod sr;
 pub mod templates;
