@@ -17,6 +17,32 @@
 //! | [`pdf`] | [`pdf::render`]: an A4 PDF with a subset CJK font |
 //! | [`sr`] | [`sr::signed_report_sr`]: a signed TID 1500 DICOM SR through `mira-sr` |
 //! | [`error`] | [`ReportError`], the exports' errors (QC reports issues, never errors) |
+//!
+//! ```
+//! use mira_report::qc::{self, QcContext};
+//! use mira_report::{Language, ReportHeader, Template, prefill};
+//!
+//! let header = ReportHeader {
+//!     patient_name: Some("Zhang^San=张^三".into()),
+//!     patient_id: Some("P1".into()),
+//!     patient_sex: Some("M".into()),
+//!     accession_number: Some("A1".into()),
+//!     study_instance_uid: "1.2.3".into(),
+//!     study_date: Some("20261120".into()),
+//!     modalities: vec!["CT".into()],
+//!     study_description: Some("低剂量胸部CT".into()),
+//!     ..ReportHeader::default()
+//! };
+//! // no nodules: Lung-RADS 1, annual screening
+//! let draft = prefill(Template::LdctLungRads, Language::ZhCn, &header, &[]);
+//! assert_eq!(draft.lung_rads.as_deref(), Some("1"));
+//! assert!(qc::check(&draft, &QcContext::default()).passed);
+//!
+//! let mut wrong = draft.clone();
+//! wrong.lung_rads = Some("3".into());
+//! let result = qc::check(&wrong, &QcContext::default());
+//! assert_eq!(result.codes(), ["lung-rads.mismatch"]);
+//! ```
 
 pub mod error;
 pub mod fhir;
