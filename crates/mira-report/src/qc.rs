@@ -16,6 +16,7 @@
 //! | `consistency.finding-laterality` | error | a finding's laterality agrees with its own words | §4.5.2 |
 //! | `consistency.normal-impression` | error | no "normal" impression with abnormal findings | §4.5.2 |
 //! | `lung-rads.missing`, `lung-rads.mismatch` | error | an LDCT report states the exam category, equal to the highest reported nodule category | §1.1.1, §1.1.8, §4.5.2 |
+//! | `lung-rads.nodule-category` | warning | a nodule's category agrees with the one its measurements give (baseline or new; juxtapleural nodules and 4X may differ) | §1.1.2, §1.1.3, §1.1.8 |
 //! | `dr.missing`, `dr.referable`, `dr.referral`, `dr.ungradable` | error | per-eye ICDR grades, referable ⇔ moderate NPDR or worse, referral stated, ungradable never "no DR" | §2.1, §2.5 |
 //! | `critical.notification` | error | a critical finding has a notification with read-back | §4.2, §4.5.4 |
 //! | `timeliness.turnaround`, `timeliness.time` | warning | exam completion → report within the limit of its class | §4.3 |
@@ -24,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::templates::{exam_lung_rads, icdr_rank, icdr_referable, is_reported, lung_rads_rank};
+use crate::templates::{
+    exam_lung_rads, icdr_rank, icdr_referable, is_reported, lung_rads_rank, measured_lung_rads,
+};
 use crate::{Finding, Language, Laterality, Notification, ReportDocument, ReportError, Template};
 
 /// How serious an issue is: an error blocks signing, a warning does not.
@@ -190,6 +193,7 @@ const CITE_BODY: &str =
     "clinical-rules §4.5.1 (completeness: technique, 影像所见 and 诊断意见 non-empty)";
 const CITE_CONSISTENCY: &str = "clinical-rules §4.5.2 (consistency)";
 const CITE_LUNG_RADS: &str = "clinical-rules §1.1.1 (exam category = most suspicious finding), §1.1.8 and §4.5.2 (ACR Lung-RADS v2022)";
+const CITE_NODULE: &str = "clinical-rules §1.1.2 (category table), §1.1.3 (juxtapleural nodules) and §1.1.8 (ACR Lung-RADS v2022)";
 const CITE_DR: &str = "clinical-rules §2.1 (ICDR) and §2.5 (referable DR: moderate NPDR or worse; ungradable → re-image or refer, never \"no DR\")";
 const CITE_CRITICAL: &str = "clinical-rules §4.2 (危急值, 医疗质量安全核心制度要点 2018: record, read back, confirm) and §4.5.4";
 const CITE_TIMELINESS: &str = "clinical-rules §4.3 (报告时限; limits configurable per institution)";
@@ -482,8 +486,36 @@ fn normal_impression(doc: &ReportDocument, out: &mut Issues) {
 }
 
 /// The stated Lung-RADS category = the highest reported nodule category (clinical-rules
-/// §1.1.1, §1.1.8, §4.5.2); an LDCT report must state one.
+/// §1.1.1, §1.1.8, §4.5.2); an LDCT report must state one. A nodule whose category differs
+/// from the one its measurements give is a warning: a juxtapleural nodule may rightly be 2
+/// (§1.1.3) and suspicious features make 4X (§1.1.1), which measurements cannot show.
 fn lung_rads(doc: &ReportDocument, out: &mut Issues) {
+    for f in doc.findings.iter().filter(|f| is_reported(&f.decision)) {
+        let Some(nodule) = &f.nodule else { continue };
+        let Some(stated) = nodule
+            .category
+            .as_deref()
+            .map(|c| c.trim().to_ascii_uppercase())
+        else {
+            continue;
+        };
+        let Some(measured) = measured_lung_rads(nodule) else {
+            continue;
+        };
+        let upgraded_to_4x = stated == "4X" && lung_rads_rank(&measured) >= lung_rads_rank("3");
+        if stated != measured && !upgraded_to_4x {
+            out.push(
+                "lung-rads.nodule-category",
+                Severity::Warning,
+                CITE_NODULE,
+                format!("结节 {} 标为{stated}类，按测量值应为{measured}类（近胸膜结节或4X除外）", f.id),
+                format!(
+                    "nodule {} is category {stated}; its measurements give {measured} (unless juxtapleural or 4X)",
+                    f.id
+                ),
+            );
+        }
+    }
     let stated = doc
         .lung_rads
         .as_deref()

@@ -11,10 +11,11 @@
 
 use std::sync::LazyLock;
 
-use mira_clinical::Profile;
+use mira_clinical::{Attenuation, ExamContext, History, Mm, Nodule, NoduleSize, Profile};
 
 use crate::{
-    Decision, DrGrade, Finding, Language, Laterality, ReportDocument, ReportHeader, Template,
+    Decision, DrGrade, Finding, Language, Laterality, NoduleMeasures, ReportDocument, ReportHeader,
+    Template,
 };
 
 /// Whether a finding enters a report: accepted, edited or added by the physician. Pending and
@@ -95,15 +96,62 @@ pub fn lung_rads_rank(category: &str) -> Option<usize> {
     }
 }
 
+/// A nodule's Lung-RADS v2022 category recomputed from its measurements by `mira-clinical`
+/// (clinical-rules §1.1.2 and §1.1.8: mean diameter rounded half up to 0.1 mm, thresholds by
+/// attenuation and timepoint). Only where the measurements decide it: a baseline or new,
+/// uncalcified solid, part-solid or ground-glass nodule taken as parenchymal (a juxtapleural
+/// nodule may be 2 and suspicious features make 4X, which the measurements cannot show).
+/// `None` otherwise (stable or growing nodules need their priors).
+pub fn measured_lung_rads(nodule: &NoduleMeasures) -> Option<String> {
+    if nodule.calcified {
+        return None;
+    }
+    let history = match nodule.status.as_deref() {
+        None | Some("baseline") => History::Baseline,
+        Some("new") => History::New,
+        Some(_) => return None,
+    };
+    let mm = |v: f64| Mm::parse(&format!("{v:.2}")).ok();
+    let size = NoduleSize::new(mm(nodule.long_axis_mm)?, mm(nodule.short_axis_mm)?).ok()?;
+    let attenuation = match nodule.attenuation.as_str() {
+        "solid" => Attenuation::Solid,
+        "part-solid" => Attenuation::PartSolid {
+            solid_component: nodule.solid_component_mm.and_then(mm),
+        },
+        "ground-glass" => Attenuation::GroundGlass,
+        _ => return None,
+    };
+    let mut n = Nodule::baseline(size, attenuation);
+    n.history = history;
+    LUNG_RADS
+        .as_ref()?
+        .assess_nodule(&n, &ExamContext::default(), false)
+        .ok()
+        .map(|a| a.category)
+}
+
+/// The category a reported nodule counts with: the one it carries (the analyzer's or the
+/// physician's), else the one its measurements give ([`measured_lung_rads`]).
+pub fn nodule_lung_rads(finding: &Finding) -> Option<String> {
+    let nodule = finding.nodule.as_ref()?;
+    nodule
+        .category
+        .as_deref()
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| lung_rads_rank(c).is_some())
+        .or_else(|| measured_lung_rads(nodule))
+}
+
 /// The exam's Lung-RADS category from its reported nodules: the most suspicious nodule's
 /// category (clinical-rules §1.1.1, "code each exam according to the most suspicious
-/// finding"); `1` (negative) without nodules. Nodules without a category are ignored.
+/// finding"; §1.1.8), each nodule counting with [`nodule_lung_rads`]; `1` (negative) without
+/// nodules.
 pub fn exam_lung_rads(findings: &[Finding]) -> String {
     findings
         .iter()
         .filter(|f| is_reported(&f.decision))
-        .filter_map(|f| f.nodule.as_ref()?.category.as_deref())
-        .filter_map(|c| Some((lung_rads_rank(c)?, c.trim().to_ascii_uppercase())))
+        .filter_map(nodule_lung_rads)
+        .filter_map(|c| Some((lung_rads_rank(&c)?, c)))
         .max_by_key(|(rank, _)| *rank)
         .map(|(_, code)| code)
         .unwrap_or_else(|| "1".to_owned())
@@ -635,6 +683,86 @@ mod tests {
                 .collect();
             assert_eq!(exam_lung_rads(&findings), *expected, "{categories:?}");
         }
+    }
+
+    #[test]
+    fn categories_recomputed_from_measurements_follow_the_test_vectors() {
+        // clinical-rules §1.1.9 (test vectors), where the measurements decide
+        // (attenuation, status, long, short, solid component, expected)
+        type Case = (
+            &'static str,
+            &'static str,
+            f64,
+            f64,
+            Option<f64>,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
+            ("solid", "baseline", 6.0, 5.8, None, Some("2")),
+            ("solid", "baseline", 7.4, 5.9, None, Some("3")),
+            ("solid", "baseline", 8.1, 7.9, None, Some("4A")),
+            ("solid", "baseline", 16.0, 14.0, None, Some("4B")),
+            // 3.95 rounds half up to 4.0: 3, not 2
+            ("solid", "new", 4.1, 3.8, None, Some("3")),
+            ("solid", "new", 8.0, 8.0, None, Some("4B")),
+            ("part-solid", "baseline", 7.0, 7.0, Some(5.0), Some("3")),
+            ("part-solid", "baseline", 10.0, 10.0, Some(7.0), Some("4A")),
+            ("part-solid", "new", 9.0, 9.0, Some(4.0), Some("4B")),
+            ("ground-glass", "baseline", 25.0, 20.0, None, Some("2")),
+            ("ground-glass", "new", 32.0, 30.0, None, Some("3")),
+            // not decided by the measurements alone
+            ("solid", "stable", 8.1, 7.9, None, None),
+            ("solid", "growing", 8.1, 7.9, None, None),
+            ("cavitary", "baseline", 8.1, 7.9, None, None),
+        ];
+        for (attenuation, status, long, short, solid, expected) in cases {
+            let measures = NoduleMeasures {
+                long_axis_mm: *long,
+                short_axis_mm: *short,
+                attenuation: attenuation.to_string(),
+                solid_component_mm: *solid,
+                status: Some(status.to_string()),
+                ..NoduleMeasures::default()
+            };
+            assert_eq!(
+                measured_lung_rads(&measures).as_deref(),
+                *expected,
+                "{attenuation} {status} {long}×{short}"
+            );
+        }
+        let calcified = NoduleMeasures {
+            long_axis_mm: 8.0,
+            short_axis_mm: 8.0,
+            attenuation: "solid".into(),
+            calcified: true,
+            ..NoduleMeasures::default()
+        };
+        assert_eq!(measured_lung_rads(&calcified), None);
+    }
+
+    #[test]
+    fn a_nodule_without_a_category_counts_with_its_measured_one() {
+        let mut f = nodule(
+            "a",
+            Decision::Added,
+            Laterality::Left,
+            "左肺",
+            16.0,
+            14.0,
+            "",
+        );
+        f.nodule.as_mut().unwrap().category = None;
+        let small = nodule(
+            "b",
+            Decision::Accepted,
+            Laterality::Left,
+            "左肺",
+            5.0,
+            5.0,
+            "2",
+        );
+        assert_eq!(exam_lung_rads(&[small.clone(), f]), "4B");
+        assert_eq!(exam_lung_rads(&[small]), "2");
     }
 
     #[test]

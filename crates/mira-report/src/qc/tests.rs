@@ -287,7 +287,8 @@ fn normal_impression_with_abnormal_findings() {
             "normal with a category 1 nodule only",
             |d, _| {
                 d.impression = "未见异常。".into();
-                d.findings[0].nodule.as_mut().unwrap().category = Some("1".into());
+                let m = d.findings[0].nodule.as_mut().unwrap();
+                (m.calcified, m.category) = (true, Some("1".into()));
                 d.lung_rads = Some("1".into());
             },
             &[],
@@ -355,10 +356,47 @@ fn lung_rads() {
             |d, _| {
                 let mut n = d.findings[0].clone();
                 n.nodule.as_mut().unwrap().category = Some("4B".into());
+                n.nodule.as_mut().unwrap().status = Some("new".into());
                 n.decision = Decision::Added;
                 d.findings.push(n);
             },
             &["lung-rads.mismatch"],
+        ),
+        (
+            "an added nodule without a category counts with its measurements",
+            |d, _| {
+                let mut n = d.findings[0].clone();
+                let m = n.nodule.as_mut().unwrap();
+                (m.long_axis_mm, m.short_axis_mm, m.category) = (16.0, 14.0, None);
+                n.decision = Decision::Added;
+                d.findings.push(n);
+            },
+            &["lung-rads.mismatch"],
+        ),
+        (
+            "a nodule category its measurements contradict",
+            |d, _| {
+                d.findings[0].nodule.as_mut().unwrap().category = Some("3".into());
+                d.lung_rads = Some("3".into());
+            },
+            &["lung-rads.nodule-category"],
+        ),
+        (
+            "4X above a measured 4A is an upgrade",
+            |d, _| {
+                d.findings[0].nodule.as_mut().unwrap().category = Some("4X".into());
+                d.lung_rads = Some("4X".into());
+            },
+            &[],
+        ),
+        (
+            "a stable nodule keeps its category",
+            |d, _| {
+                let m = d.findings[0].nodule.as_mut().unwrap();
+                (m.status, m.category) = (Some("stable".into()), Some("3".into()));
+                d.lung_rads = Some("3".into());
+            },
+            &[],
         ),
         (
             "no nodules: category 1",
