@@ -13,7 +13,7 @@
 //! | `consistency.sex` | error | the report's sex equals DICOM (0010,0040) | §4.5.2 |
 //! | `consistency.sex-organ` | error | no 子宫/卵巢/uterus/ovary for a male, 前列腺/prostate for a female | §4.5.2 |
 //! | `consistency.laterality` | error | each side named in the impression is in the findings | §4.5.2 |
-//! | `consistency.finding-laterality` | error | a finding's laterality agrees with its own words | §4.5.2 |
+//! | `consistency.finding-laterality` | error | a finding's laterality agrees with its own words and with the sides the findings text names | §4.5.2 |
 //! | `consistency.normal-impression` | error | no "normal" impression with abnormal findings | §4.5.2 |
 //! | `lung-rads.missing`, `lung-rads.mismatch` | error | an LDCT report states the exam category, equal to the highest reported nodule category | §1.1.1, §1.1.8, §4.5.2 |
 //! | `lung-rads.nodule-category` | warning | a nodule's category agrees with the one its measurements give (baseline or new; juxtapleural nodules and 4X may differ) | §1.1.2, §1.1.3, §1.1.8 |
@@ -370,7 +370,8 @@ fn laterality_sides(laterality: Option<Laterality>) -> (bool, bool) {
 }
 
 /// Laterality in the impression is supported by the findings; a finding's laterality agrees
-/// with its own location and label (clinical-rules §4.5.2).
+/// with its own location and label, and the findings text does not name only the other side
+/// (clinical-rules §4.5.2).
 fn laterality(doc: &ReportDocument, out: &mut Issues) {
     let (imp_left, imp_right) = sides(&doc.impression);
     let (mut left, mut right) = sides(&doc.findings_text);
@@ -396,19 +397,29 @@ fn laterality(doc: &ReportDocument, out: &mut Issues) {
     for f in doc.findings.iter().filter(|f| is_reported(&f.decision)) {
         let Some(lat) = f.laterality else { continue };
         let words = format!("{} {}", f.location.as_deref().unwrap_or(""), f.label);
-        let (l, r) = sides(&words);
-        let contradicts = match lat {
+        let contradicts = |(l, r): (bool, bool)| match lat {
             Laterality::Left => r && !l,
             Laterality::Right => l && !r,
             Laterality::Both => false,
         };
-        if contradicts {
+        if contradicts(sides(&words)) {
             out.push(
                 "consistency.finding-laterality",
                 Severity::Error,
                 CITE_CONSISTENCY,
                 format!("所见 {} 的侧别与其描述不一致", f.id),
                 format!("finding {} has a laterality its words contradict", f.id),
+            );
+        } else if contradicts(sides(&doc.findings_text)) {
+            out.push(
+                "consistency.finding-laterality",
+                Severity::Error,
+                CITE_CONSISTENCY,
+                format!("所见 {} 的侧别在影像所见中没有，影像所见只写了另一侧", f.id),
+                format!(
+                    "finding {} is on a side the findings text does not name (it names only the other)",
+                    f.id
+                ),
             );
         }
     }

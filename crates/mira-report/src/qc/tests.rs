@@ -248,6 +248,23 @@ fn laterality() {
             &["consistency.finding-laterality"],
         ),
         (
+            "a left finding when the findings text names only the right",
+            |d, _| {
+                d.findings[0].laterality = Some(Laterality::Left);
+                d.findings[0].location = Some("肺上叶".into());
+            },
+            &["consistency.finding-laterality"],
+        ),
+        (
+            "a left finding when the findings text names both sides",
+            |d, _| {
+                d.findings[0].laterality = Some(Laterality::Left);
+                d.findings[0].location = Some("肺上叶".into());
+                d.findings_text += "\n左肺下叶少许纤维灶。";
+            },
+            &[],
+        ),
+        (
             "a finding described as both sides is not contradicted",
             |d, _| d.findings[0].location = Some("左右肺门".into()),
             &[],
