@@ -350,13 +350,21 @@ pub fn render_with(report: &SignedReport, options: &PdfOptions) -> Result<Vec<u8
     );
     for (n, (text, signature)) in report.addenda.iter().enumerate() {
         layout.y -= 2.0;
-        let heading = format!(
-            "{} {}（{} {}）",
-            t("补充报告", "Addendum"),
-            n + 1,
-            signature.display_name,
-            signature.signed_at
-        );
+        let heading = if zh {
+            format!(
+                "补充报告 {}（{} {}）",
+                n + 1,
+                signature.display_name,
+                signature.signed_at
+            )
+        } else {
+            format!(
+                "Addendum {} ({} {})",
+                n + 1,
+                signature.display_name,
+                signature.signed_at
+            )
+        };
         layout.section(&heading, text);
     }
     let ai = doc

@@ -8,7 +8,7 @@
 //! | what | how |
 //! |---|---|
 //! | each reported nodule | a Measurement Group: tracking identifier, Finding "Nodule", finding site (lobe) with laterality, the analyzer for AI findings, the image region it was marked on, long and short axis, mean diameter, volume, solid component; attenuation and Lung-RADS category as coded evaluations; status and decision as comments |
-//! | each DR grade | a Measurement Group per eye: Finding "Diabetic retinopathy" on the retina with laterality; ICDR level (or Ungradable) and Referable as coded evaluations |
+//! | each DR grade | a Measurement Group per eye: Finding "Diabetic retinopathy" on the retina with laterality; ICDR level (or Ungradable) and Referable (Yes for an ungradable eye: re-image or refer, clinical-rules §2.5) as coded evaluations |
 //! | other reported findings | a Measurement Group with the finding's label as comment |
 //! | the document | Lung-RADS category (coded), Finding (the findings text), Impression, Recommendation and each addendum (as Comment), as text |
 //!

@@ -298,8 +298,11 @@ fn nodule_sentence(n: usize, finding: &Finding, language: Language) -> String {
         return other_sentence(finding, language);
     };
     let location = finding.location.clone().unwrap_or_else(|| {
-        side_words(finding.laterality, language).to_owned()
-            + pick(language, "肺", " lung").trim_start_matches(' ')
+        let side = side_words(finding.laterality, language);
+        match language {
+            Language::ZhCn => format!("{side}肺"),
+            Language::En => format!("{side} lung").trim_start().to_owned(),
+        }
     });
     let attenuation = attenuation_words(&nodule.attenuation, language);
     let volume = nodule.volume_mm3.map(|v| format!("{v:.0}"));
@@ -653,6 +656,30 @@ mod tests {
             "{}",
             en.recommendation
         );
+    }
+
+    #[test]
+    fn a_nodule_without_a_location_is_placed_by_its_laterality() {
+        let cases = [
+            (Language::ZhCn, Some(Laterality::Left), "结节1：左肺，"),
+            (Language::ZhCn, None, "结节1：肺，"),
+            (
+                Language::En,
+                Some(Laterality::Right),
+                "Nodule 1: right lung, ",
+            ),
+            (Language::En, None, "Nodule 1: lung, "),
+        ];
+        for (language, laterality, expected) in cases {
+            let mut f = nodule("a", Decision::Accepted, Laterality::Left, "", 5.0, 5.0, "2");
+            (f.location, f.laterality) = (None, laterality);
+            let doc = prefill(Template::LdctLungRads, language, &ct_header(), &[f]);
+            assert!(
+                doc.findings_text.starts_with(expected),
+                "{}",
+                doc.findings_text
+            );
+        }
     }
 
     #[test]
