@@ -1,6 +1,7 @@
 //! The signed report's DICOM SR written as a file and checked by dicom3tools' `dciodvfy`
-//! (IOD conformance), the approach of `crates/mira-sr/tests/reports.rs`. Without dciodvfy
-//! the check is skipped with a message, except under `CI=true` (apt: dicom3tools).
+//! (IOD conformance) and dcmtk's `dsr2xml` (SR parsing), the approach of
+//! `crates/mira-sr/tests/reports.rs`. Without the tools the checks are skipped with a message,
+//! except under `CI=true` (apt: dicom3tools, dcmtk).
 
 mod common;
 
@@ -30,6 +31,19 @@ fn dciodvfy_errors(path: &Path) -> Option<Vec<String>> {
             .map(str::to_string)
             .collect(),
     )
+}
+
+/// dcmtk's reading of the SR as XML; it must parse.
+fn dsr2xml(path: &Path) -> Option<String> {
+    let Ok(out) = Command::new("dsr2xml").arg(path).output() else {
+        return common::skip("dsr2xml (dcmtk) is not installed");
+    };
+    assert!(
+        out.status.success(),
+        "dsr2xml refused the SR: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).expect("dsr2xml writes UTF-8 for ISO_IR 192"))
 }
 
 fn text(object: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> String {
@@ -80,6 +94,14 @@ fn signed_report_sr_is_verified_and_dciodvfy_accepts_it() {
             "the rejected nodule leaked: {dump}"
         );
 
+        if let Some(xml) = dsr2xml(&path) {
+            assert!(xml.contains(&report.document.impression), "{xml}");
+            assert!(
+                xml.contains("VERIFIED") && xml.contains("COMPLETE"),
+                "{xml}"
+            );
+            assert!(xml.contains("王医生"), "{xml}");
+        }
         if let Some(errors) = dciodvfy_errors(&path) {
             assert!(errors.is_empty(), "dciodvfy ({language:?}): {errors:#?}");
             println!("dciodvfy ({language:?}): no errors");
