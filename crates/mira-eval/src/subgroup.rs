@@ -186,3 +186,157 @@ mod tests {
         assert_eq!(flagged, vec!["B"]);
     }
 }
+
+/// One FROC subgroup: the scans with one value of one attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrocSubgroup {
+    /// The attribute (`sex`, `age_band`, `site`, `manufacturer`, `model`).
+    pub attribute: String,
+    /// Its value.
+    pub value: String,
+    /// Scans in it.
+    pub scans: u64,
+    /// Nodules in it.
+    pub nodules: u64,
+    /// CPM with its bootstrap interval (over the subgroup's scans).
+    pub cpm: Estimate,
+    /// Sensitivity over every candidate.
+    pub sensitivity: f64,
+    /// Whether CPM or sensitivity falls short of the whole by more than the margin.
+    pub flagged: bool,
+    /// The metrics that fall short (`cpm`, `sensitivity`).
+    pub shortfalls: Vec<Shortfall>,
+}
+
+/// FROC by subgroup: the detection counterpart of [`SubgroupReport`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrocSubgroupReport {
+    /// The flagging margin.
+    pub margin: f64,
+    /// The whole's CPM.
+    pub overall_cpm: Estimate,
+    /// The whole's sensitivity.
+    pub overall_sensitivity: f64,
+    /// The subgroups, in [`SPLITS`] order, then by value.
+    pub groups: Vec<FrocSubgroup>,
+}
+
+/// Splits a FROC evaluation by the scans' attributes (`seriesuid` → `sex`, `age`, `site`,
+/// `manufacturer`, `model`): each subgroup keeps its scans' nodules, excluded findings and
+/// candidates and is scored exactly as the whole (LUNA16's rules, the same bootstrap). A
+/// subgroup is flagged when its CPM or sensitivity is below the whole's by more than `margin`.
+/// Scans without a value for an attribute are in no subgroup of it.
+pub fn evaluate_froc(
+    input: &crate::froc::FrocInput,
+    overall: &crate::froc::FrocResult,
+    attributes: &BTreeMap<String, BTreeMap<String, String>>,
+    options: &crate::froc::FrocOptions,
+    margin: f64,
+) -> FrocSubgroupReport {
+    use std::collections::BTreeSet;
+    let mut groups = Vec::new();
+    for split in SPLITS {
+        let mut members: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+        for scan in &input.scans {
+            let Some(attrs) = attributes.get(scan) else {
+                continue;
+            };
+            let value = if split == "age_band" {
+                attrs.get("age").and_then(|a| age_band(a))
+            } else {
+                attrs.get(split).cloned()
+            };
+            if let Some(value) = value {
+                members.entry(value).or_default().insert(scan.as_str());
+            }
+        }
+        for (value, scans) in members {
+            let keep = |uid: &String| scans.contains(uid.as_str());
+            let sub = crate::froc::FrocInput {
+                nodules: input
+                    .nodules
+                    .iter()
+                    .filter(|f| keep(&f.seriesuid))
+                    .cloned()
+                    .collect(),
+                excluded: input
+                    .excluded
+                    .iter()
+                    .filter(|f| keep(&f.seriesuid))
+                    .cloned()
+                    .collect(),
+                scans: input.scans.iter().filter(|s| keep(s)).cloned().collect(),
+                candidates: input
+                    .candidates
+                    .iter()
+                    .filter(|c| keep(&c.seriesuid))
+                    .cloned()
+                    .collect(),
+            };
+            let result = crate::froc::evaluate(&sub, options);
+            let mut shortfalls = Vec::new();
+            for (metric, mine, whole) in [
+                ("cpm", result.cpm.value, overall.cpm.value),
+                (
+                    "sensitivity",
+                    result.counts.sensitivity,
+                    overall.counts.sensitivity,
+                ),
+            ] {
+                if mine < whole - margin {
+                    shortfalls.push(Shortfall {
+                        metric: metric.to_string(),
+                        subgroup: mine,
+                        overall: whole,
+                    });
+                }
+            }
+            groups.push(FrocSubgroup {
+                attribute: split.to_string(),
+                value,
+                scans: sub.scans.len() as u64,
+                nodules: result.counts.nodules,
+                cpm: result.cpm,
+                sensitivity: result.counts.sensitivity,
+                flagged: !shortfalls.is_empty(),
+                shortfalls,
+            });
+        }
+    }
+    FrocSubgroupReport {
+        margin,
+        overall_cpm: overall.cpm,
+        overall_sensitivity: overall.counts.sensitivity,
+        groups,
+    }
+}
+
+/// Reads scan attributes: a CSV with `seriesuid` and any of `sex`, `age`, `site`,
+/// `manufacturer`, `model` (LUNA16's files carry none; a site adds them from its PACS).
+pub fn read_scan_attributes(
+    path: &std::path::Path,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, crate::InputError> {
+    let table = crate::table::Table::read(path, true)?;
+    let uid = table.column("seriesuid")?;
+    let columns: Vec<(&str, usize)> = ["sex", "age", "site", "manufacturer", "model"]
+        .into_iter()
+        .filter_map(|name| table.optional_column(name).map(|c| (name, c)))
+        .collect();
+    let mut out = BTreeMap::new();
+    for (line, fields) in &table.rows {
+        let id = fields[uid].trim().to_string();
+        let attrs: BTreeMap<String, String> = columns
+            .iter()
+            .filter(|(_, c)| !fields[*c].trim().is_empty())
+            .map(|(name, c)| (name.to_string(), fields[*c].trim().to_string()))
+            .collect();
+        if out.insert(id.clone(), attrs).is_some() {
+            return Err(crate::InputError::line(
+                path,
+                *line,
+                format!("seriesuid '{id}' is listed twice"),
+            ));
+        }
+    }
+    Ok(out)
+}

@@ -24,8 +24,11 @@ const LESIONS_PER_IMAGE: usize = 10;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FindingView {
     #[serde(flatten)]
+    /// The finding, with the decision in force.
     pub finding: Finding,
+    /// Who made the decision in force (login name); `None` while pending.
     pub decided_by: Option<String>,
+    /// When (UTC); `None` while pending.
     pub decided_at: Option<String>,
 }
 
@@ -36,25 +39,38 @@ pub enum DecisionInput {
     /// As the AI found it.
     Accept,
     /// With changed values (a re-measured nodule, another location or category).
-    Edit { finding: Box<Finding> },
+    Edit {
+        /// The finding with the physician's values.
+        finding: Box<Finding>,
+    },
     /// Not a finding; the reason is required (for the evaluation centre).
-    Reject { reason: String },
+    Reject {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A finding a physician adds.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NewFinding {
+    /// `lung-nodule`, `fundus-lesion`, `dr-grade` or `other`.
     pub kind: String,
+    /// A short description, in the report's language.
     pub label: String,
     #[serde(default)]
+    /// Left, right or both.
     pub laterality: Option<Laterality>,
     #[serde(default)]
+    /// Anatomical location in words.
     pub location: Option<String>,
     #[serde(default)]
+    /// Measurements, for a lung nodule.
     pub nodule: Option<NoduleMeasures>,
     #[serde(default)]
+    /// The DR grade, for a DR screening finding.
     pub dr: Option<DrGrade>,
     #[serde(default)]
+    /// Where it is on an image.
     pub image: Option<ImageLocation>,
 }
 

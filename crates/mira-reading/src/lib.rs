@@ -17,6 +17,7 @@
 //! re-authenticates before a signature); this crate records who did it and when. It keeps its
 //! tables in the catalogue database (migration `20261203000080_reading.sql`) and knows nothing
 //! of HTTP.
+#![warn(missing_docs)]
 
 pub mod findings;
 pub mod reports;

@@ -21,21 +21,33 @@ use crate::{Reading, ReadingError};
 /// A report or addendum as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ReportView {
+    /// The report's id.
     pub id: i64,
+    /// Study Instance UID.
     pub study_instance_uid: String,
+    /// 1 for the report, then 2, 3… for its addenda.
     pub version: u32,
     /// `report` or `addendum`.
     pub kind: String,
     /// `draft` or `signed`.
     pub state: String,
+    /// The report's content.
     pub document: ReportDocument,
+    /// An addendum's text.
     pub addendum_text: Option<String>,
+    /// Who drafted it (login name).
     pub author: String,
+    /// Who signed it (login name).
     pub signed_by: Option<String>,
+    /// The signer's display name.
     pub signed_by_name: Option<String>,
+    /// When it was signed (UTC).
     pub signed_at: Option<String>,
+    /// SOP Instance UID of its DICOM SR in the archive.
     pub sr_sop_instance_uid: Option<String>,
+    /// When it was created (UTC).
     pub created_at: String,
+    /// When it last changed (UTC).
     pub updated_at: String,
     /// Report QC: as it stands for a draft, as it was at signing for a signed report.
     pub qc: Option<QcResult>,
@@ -45,14 +57,20 @@ pub struct ReportView {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportPatch {
+    /// 检查技术: technique.
     pub technique: Option<String>,
+    /// 影像所见: findings.
     pub findings_text: Option<String>,
+    /// 诊断意见: impression.
     pub impression: Option<String>,
+    /// Recommendation (follow-up, referral).
     pub recommendation: Option<String>,
     /// `Some(None)` clears it.
     #[serde(default, with = "double_option")]
     pub lung_rads: Option<Option<String>>,
+    /// The DR grade, for a DR screening finding.
     pub dr: Option<Vec<mira_report::DrGrade>>,
+    /// Whether it reports a critical finding (危急值).
     pub critical: Option<bool>,
 }
 
@@ -69,7 +87,9 @@ mod double_option {
 /// The physician who signs (the caller checked the role and the password).
 #[derive(Debug, Clone)]
 pub struct SignedBy {
+    /// Login name.
     pub user: String,
+    /// Name shown and signed with.
     pub display_name: String,
 }
 
@@ -81,6 +101,7 @@ pub struct NewNotification {
     pub recipient: String,
     /// `phone`, `in-person` or `message`.
     pub method: String,
+    /// What was said.
     pub message: String,
     /// The recipient read the finding back (复读).
     pub read_back: bool,

@@ -36,14 +36,21 @@ impl Bucket {
 /// Review counts of one model version at one site in one period.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AgreementRow {
+    /// The analyzer (`lung-ct`, `fundus-dr`).
     pub analyzer: String,
+    /// Its version, with the model's when one ran.
     pub analyzer_version: String,
     /// Site code (`None` for studies of no site).
     pub site: Option<String>,
+    /// `all`, a week (`2026-W48`) or a month (`2026-12`).
     pub period: String,
+    /// AI findings accepted as they were.
     pub accepted: i64,
+    /// AI findings accepted with changes.
     pub edited: i64,
+    /// AI findings rejected.
     pub rejected: i64,
+    /// AI findings left undecided when the report was signed.
     pub unreviewed: i64,
     /// Reports signed on studies with this model's findings.
     pub reports: i64,
@@ -59,6 +66,7 @@ impl AgreementRow {
 /// Report indicators of one site (clinical-rules.md §4.2–4.4).
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct ReportIndicators {
+    /// Site code (`None` for studies of no site).
     pub site: Option<String>,
     /// Reports signed.
     pub signed: i64,
@@ -68,6 +76,7 @@ pub struct ReportIndicators {
     pub qc_clean: i64,
     /// Reports marked critical, and those with a read-back notification (危急值通报率).
     pub critical: i64,
+    /// Critical reports with a read-back notification.
     pub critical_notified: i64,
     /// Reports with at least one kept finding (检查阳性率 = positive / signed).
     pub positive: i64,

@@ -35,7 +35,9 @@ pub struct WorklistFilter {
 /// A site as the worklist shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SiteLabel {
+    /// Machine-readable code.
     pub code: String,
+    /// Name shown.
     pub name: String,
 }
 
@@ -51,8 +53,11 @@ pub struct QcSummary {
 /// An AI flag for the worklist.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AiFlag {
+    /// Machine-readable code.
     pub code: String,
+    /// A short description, in the report's language.
     pub label: String,
+    /// Whether it puts the study first on the worklist.
     pub urgent: bool,
 }
 
@@ -61,23 +66,34 @@ pub struct AiFlag {
 pub struct AiSummary {
     /// `none`, `queued`, `running`, `done` or `failed`.
     pub state: String,
+    /// Every flag of every analysis job.
     pub flags: Vec<AiFlag>,
 }
 
 /// One worklist row (also the header of a study opened for reading).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StudySummary {
+    /// Study Instance UID.
     pub study_instance_uid: String,
+    /// Patient's Name (0010,0010).
     pub patient_name: Option<String>,
+    /// Patient ID (0010,0020).
     pub patient_id: Option<String>,
+    /// Patient's Sex (0010,0040).
     pub patient_sex: Option<String>,
+    /// Patient's Birth Date (0010,0030), DA.
     pub patient_birth_date: Option<String>,
+    /// Accession Number (0008,0050): the exam number.
     pub accession_number: Option<String>,
+    /// Study Date (0008,0020), DA.
     pub study_date: Option<String>,
+    /// Study Time (0008,0030), TM.
     pub study_time: Option<String>,
+    /// Study Description (0008,1030): the exam item.
     pub study_description: Option<String>,
     /// Image modalities (SR and PR left out).
     pub modalities: Vec<String>,
+    /// Site code (`None` for studies of no site).
     pub site: Option<SiteLabel>,
     /// `site_pk`, for the review records.
     #[serde(skip)]
@@ -86,13 +102,19 @@ pub struct StudySummary {
     pub priority: String,
     /// An urgent AI flag or an urgent priority.
     pub urgent: bool,
+    /// QC outcome.
     pub qc: QcSummary,
+    /// AI state and flags.
     pub ai: AiSummary,
+    /// Reading state: `new`, `ai-done`, `in-review`, `signed` or `amended`.
     pub state: String,
     /// When the study arrived, and when its last image did (exam completion).
     pub received_at: String,
+    /// When its last image arrived (UTC): exam completion for turnaround.
     pub last_received_at: Option<String>,
+    /// Series in the study.
     pub series_count: i64,
+    /// Instances in the study.
     pub instance_count: i64,
 }
 

@@ -43,6 +43,7 @@
 //! let result = qc::check(&wrong, &QcContext::default());
 //! assert_eq!(result.codes(), ["lung-rads.mismatch"]);
 //! ```
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod fhir;
@@ -87,8 +88,11 @@ pub enum Language {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Laterality {
+    /// Left (OS for an eye).
     Left,
+    /// Right (OD for an eye).
     Right,
+    /// Both sides.
     Both,
 }
 
@@ -96,7 +100,9 @@ pub enum Laterality {
 /// record number, exam number, exam item, exam date, report date).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReportHeader {
+    /// Patient's Name (0010,0010).
     pub patient_name: Option<String>,
+    /// Patient ID (0010,0020).
     pub patient_id: Option<String>,
     /// DICOM Patient's Sex: `M`, `F` or `O`.
     pub patient_sex: Option<String>,
@@ -104,14 +110,17 @@ pub struct ReportHeader {
     pub patient_birth_date: Option<String>,
     /// Exam number (Accession Number).
     pub accession_number: Option<String>,
+    /// Study Instance UID.
     pub study_instance_uid: String,
     /// DICOM DA and TM of the study.
     pub study_date: Option<String>,
+    /// Study Time (0008,0030), TM.
     pub study_time: Option<String>,
     /// Modalities in the study, e.g. `["CT"]`.
     pub modalities: Vec<String>,
     /// Exam item (Study Description) and Body Part Examined.
     pub study_description: Option<String>,
+    /// Body Part Examined (0018,0015).
     pub body_part: Option<String>,
     /// The site (hospital or community centre) that acquired the study.
     pub site_name: Option<String>,
@@ -122,19 +131,28 @@ pub struct ReportHeader {
 /// A series of the study, for exports that list the imaging evidence.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeriesRef {
+    /// Series Instance UID.
     pub series_instance_uid: String,
+    /// Modality (0008,0060).
     pub modality: Option<String>,
+    /// Series Number (0020,0011).
     pub series_number: Option<i64>,
+    /// Series Description (0008,103E).
     pub description: Option<String>,
+    /// Body Part Examined (0018,0015).
     pub body_part: Option<String>,
+    /// Its instances.
     pub instances: Vec<InstanceRef>,
 }
 
 /// One instance of a series.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRef {
+    /// SOP Instance UID.
     pub sop_instance_uid: String,
+    /// SOP Class UID.
     pub sop_class_uid: String,
+    /// Instance Number (0020,0013).
     pub instance_number: Option<i64>,
 }
 
@@ -143,20 +161,32 @@ pub struct InstanceRef {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum FindingSource {
     /// An analyzer (`lung-ct`, `fundus-dr`) at a version (the model version for agreement).
-    Ai { analyzer: String, version: String },
-    /// A physician added it (user name).
-    Physician { user: String },
+    Ai {
+        /// The analyzer's name.
+        analyzer: String,
+        /// Its version, with the model's.
+        version: String,
+    },
+    /// A physician added it.
+    Physician {
+        /// Login name.
+        user: String,
+    },
 }
 
 /// What the physician decided about a finding. A pending AI finding never enters a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "kebab-case")]
 pub enum Decision {
+    /// Not decided yet (AI findings only).
     Pending,
+    /// Accepted as the AI found it.
     Accepted,
     /// Accepted with changed values (the finding carries the edited values).
     Edited,
+    /// Rejected, with the reason.
     Rejected {
+        /// Why it was rejected.
         reason: String,
     },
     /// Added by the physician.
@@ -166,14 +196,19 @@ pub enum Decision {
 /// Measurements of a lung nodule (Lung-RADS v2022 measures the mean of long and short axis).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NoduleMeasures {
+    /// Long axis, mm, to 0.1 mm.
     pub long_axis_mm: f64,
+    /// Short axis (perpendicular to the long axis), mm, to 0.1 mm.
     pub short_axis_mm: f64,
     /// Mean of the two axes, rounded to 0.1 mm.
     pub mean_diameter_mm: f64,
+    /// Volume, mm³.
     pub volume_mm3: Option<f64>,
     /// `solid`, `part-solid` or `ground-glass`.
     pub attenuation: String,
+    /// Mean diameter of the solid component (part-solid nodules), mm.
     pub solid_component_mm: Option<f64>,
+    /// Benign calcification.
     pub calcified: bool,
     /// `baseline`, `new`, `growing`, `stable`.
     pub status: Option<String>,
@@ -184,11 +219,13 @@ pub struct NoduleMeasures {
 /// A DR screening result for one eye (International Clinical DR scale).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DrGrade {
+    /// Which eye.
     pub eye: Laterality,
     /// `false`: ungradable, re-image or refer; never "no DR".
     pub gradable: bool,
     /// `none`, `mild`, `moderate`, `severe`, `proliferative` (ICDR), absent when ungradable.
     pub grade: Option<String>,
+    /// Refer to an ophthalmologist (moderate NPDR or worse, DME, or ungradable).
     pub referable: bool,
 }
 
@@ -196,12 +233,15 @@ pub struct DrGrade {
 /// coordinates (column, row) of one frame.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageLocation {
+    /// Series Instance UID.
     pub series_instance_uid: String,
+    /// SOP Instance UID.
     pub sop_instance_uid: String,
     /// 1-based frame number for multi-frame images.
     pub frame: Option<u32>,
     /// `polyline` or `box`.
     pub shape: String,
+    /// The points: a polyline's vertices, or a box's two corners.
     pub points: Vec<[f64; 2]>,
 }
 
@@ -210,26 +250,36 @@ pub struct ImageLocation {
 pub struct Finding {
     /// Stable within the study: `lung-ct/17/2` (analyzer/job/index), `physician/5`.
     pub id: String,
+    /// Who or what made it.
     pub source: FindingSource,
     /// `lung-nodule`, `fundus-lesion`, `dr-grade`, `other`.
     pub kind: String,
     /// A short description in the report's language.
     pub label: String,
+    /// Left, right or both.
     pub laterality: Option<Laterality>,
     /// Anatomical location in words, e.g. `right upper lobe`.
     pub location: Option<String>,
+    /// Measurements, for a lung nodule.
     pub nodule: Option<NoduleMeasures>,
+    /// The DR grade, for a DR screening finding.
     pub dr: Option<DrGrade>,
+    /// Where it is on an image.
     pub image: Option<ImageLocation>,
+    /// The analyzer's confidence, 0..1 (AI findings).
     pub confidence: Option<f64>,
+    /// What the physician decided.
     pub decision: Decision,
 }
 
 /// A report's content, as drafted and as signed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportDocument {
+    /// The template it follows.
     pub template: Template,
+    /// The language it is written in.
     pub language: Language,
+    /// Patient, exam and site.
     pub header: ReportHeader,
     /// 检查技术: technique (for CT: slice thickness, dose, contrast).
     pub technique: String,
@@ -237,6 +287,7 @@ pub struct ReportDocument {
     pub findings_text: String,
     /// 诊断意见/印象: impression.
     pub impression: String,
+    /// Recommendation (follow-up, referral).
     pub recommendation: String,
     /// The exam's Lung-RADS category as the physician states it (`1`…`4X`, `0`).
     pub lung_rads: Option<String>,
@@ -254,6 +305,7 @@ pub struct ReportDocument {
 pub struct Signature {
     /// Login name and display name.
     pub user: String,
+    /// Name shown and signed with.
     pub display_name: String,
     /// RFC 3339.
     pub signed_at: String,
@@ -262,11 +314,15 @@ pub struct Signature {
 /// A critical-finding notification (危急值通报): who was called, when, and the read-back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
+    /// Who was told (name and role).
     pub recipient: String,
     /// `phone`, `in-person`, `message`.
     pub method: String,
+    /// What was said.
     pub message: String,
+    /// The recipient read the finding back (复读).
     pub read_back: bool,
+    /// Who notified (login name).
     pub notified_by: String,
     /// RFC 3339.
     pub notified_at: String,
@@ -277,8 +333,11 @@ pub struct Notification {
 pub struct SignedReport {
     /// The report's id in the reading workflow and its version (1, then addenda 2, 3…).
     pub report_id: i64,
+    /// 1 for the report, then 2, 3… for its addenda.
     pub version: u32,
+    /// The report's content.
     pub document: ReportDocument,
+    /// The physician's signature.
     pub signature: Signature,
     /// Addenda signed after this report, oldest first: (text, signature).
     pub addenda: Vec<(String, Signature)>,

@@ -98,15 +98,13 @@ pub fn reading_routes(state: ReadingState) -> Router {
 
 type St = State<Arc<ReadingState>>;
 
-fn caller() -> Result<Arc<Principal>, Response> {
-    crate::auth::caller().ok_or_else(|| {
-        Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "Authentication required",
-            "no principal",
-        )
-        .into_response()
-    })
+fn no_principal() -> Response {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "Authentication required",
+        "no principal",
+    )
+    .into_response()
 }
 
 fn problem(error: ReadingError) -> Response {
@@ -189,9 +187,8 @@ async fn audit(
 }
 
 async fn worklist(State(state): St, Query(filter): Query<WorklistFilter>) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     match state.reading.worklist(&filter, &who.scope).await {
         Ok((studies, counts)) => {
@@ -273,9 +270,8 @@ async fn series_from_analysis(
 }
 
 async fn study(State(state): St, Path(uid): Path<String>) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     match study_json(&state, &uid, &who).await {
         Ok(body) => {
@@ -294,9 +290,8 @@ async fn study(State(state): St, Path(uid): Path<String>) -> Response {
 }
 
 async fn open(State(state): St, Path(uid): Path<String>) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     if let Err(e) = state.reading.study_summary(&uid, &who.scope).await {
         return problem(e);
@@ -331,9 +326,8 @@ async fn priority(
     Path(uid): Path<String>,
     body: Result<Json<PriorityBody>, JsonRejection>,
 ) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     let Json(body) = match body {
         Ok(b) => b,
@@ -353,9 +347,8 @@ async fn add_finding(
     Path(uid): Path<String>,
     body: Result<Json<NewFinding>, JsonRejection>,
 ) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     let Json(body) = match body {
         Ok(b) => b,
@@ -385,9 +378,8 @@ async fn decide(
     Path((uid, finding_id)): Path<(String, String)>,
     body: Result<Json<DecisionInput>, JsonRejection>,
 ) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     let Json(body) = match body {
         Ok(b) => b,
@@ -433,9 +425,8 @@ async fn create_report(
     Path(uid): Path<String>,
     body: Option<Json<CreateReportBody>>,
 ) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     let template = body.and_then(|Json(b)| b.template);
     match state
@@ -463,9 +454,8 @@ async fn notify(
     Path(uid): Path<String>,
     body: Result<Json<NewNotification>, JsonRejection>,
 ) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     let Json(body) = match body {
         Ok(b) => b,
@@ -491,9 +481,8 @@ async fn notify(
 }
 
 async fn report(State(state): St, Path(id): Path<i64>) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     match state.reading.report(id, &who.scope).await {
         Ok(report) => {
@@ -516,9 +505,8 @@ async fn update_report(
     Path(id): Path<i64>,
     body: Result<Json<ReportPatch>, JsonRejection>,
 ) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     let Json(body) = match body {
         Ok(b) => b,
@@ -541,9 +529,8 @@ async fn update_report(
 }
 
 async fn report_qc(State(state): St, Path(id): Path<i64>) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     match state.reading.report(id, &who.scope).await {
         Ok(report) => Json(report.qc).into_response(),
@@ -563,36 +550,36 @@ async fn reauthenticate(
     state: &ReadingState,
     who: &Principal,
     password: &str,
-) -> Result<SignedBy, Response> {
+) -> Result<SignedBy, Problem> {
     let refused = || {
         Problem::new(
             StatusCode::UNAUTHORIZED,
             "Re-authentication failed",
             "the password is not correct; signing needs the signer's own password",
         )
-        .into_response()
     };
     let Some(directory) = &state.directory else {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
             "No accounts",
             "signing needs mira's account directory",
-        )
-        .into_response());
+        ));
     };
     let mira_access::Identity::User { username, .. } = &who.identity else {
-        return Err(
-            Problem::new(StatusCode::FORBIDDEN, "Forbidden", "only a physician signs")
-                .into_response(),
-        );
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "only a physician signs",
+        ));
     };
     match directory.authenticate(username, password).await {
         Ok(again) if again.can(Permission::Sign) && again.identity == who.identity => {}
         Ok(_) => {
-            return Err(
-                Problem::new(StatusCode::FORBIDDEN, "Forbidden", "only a physician signs")
-                    .into_response(),
-            );
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "only a physician signs",
+            ));
         }
         Err(_) => {
             if let Some(sink) = &state.audit {
@@ -628,9 +615,8 @@ async fn sign(
     Path(id): Path<i64>,
     body: Result<Json<SignBody>, JsonRejection>,
 ) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     let Json(body) = match body {
         Ok(b) => b,
@@ -642,7 +628,7 @@ async fn sign(
     }
     let signer = match reauthenticate(&state, &who, &body.password).await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(problem) => return problem.into_response(),
     };
     let report = match state.reading.sign(id, &signer, &who.scope).await {
         Ok(r) => r,
@@ -676,9 +662,8 @@ async fn addendum(
     Path(id): Path<i64>,
     body: Result<Json<AddendumBody>, JsonRejection>,
 ) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     let Json(body) = match body {
         Ok(b) => b,
@@ -689,7 +674,7 @@ async fn addendum(
     }
     let signer = match reauthenticate(&state, &who, &body.password).await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(problem) => return problem.into_response(),
     };
     match state
         .reading
@@ -806,9 +791,8 @@ async fn store_sr(state: &ReadingState, id: i64, who: &Principal) -> Result<(), 
 }
 
 async fn export_sr(State(state): St, Path(id): Path<i64>) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     match sr_bytes(&state, id, &who).await {
         Ok((study, bytes)) => {
@@ -831,9 +815,8 @@ async fn export_sr(State(state): St, Path(id): Path<i64>) -> Response {
 }
 
 async fn export_fhir(State(state): St, Path(id): Path<i64>) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     match state.reading.signed_report(id, &who.scope).await {
         Ok(signed) => {
@@ -858,9 +841,8 @@ async fn export_fhir(State(state): St, Path(id): Path<i64>) -> Response {
 }
 
 async fn export_pdf(State(state): St, Path(id): Path<i64>) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     let signed = match state.reading.signed_report(id, &who.scope).await {
         Ok(s) => s,
@@ -904,9 +886,8 @@ fn valid_day(day: &Option<String>) -> bool {
 }
 
 async fn agreement(State(state): St, Query(q): Query<PeriodQuery>) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     if !valid_day(&q.from) || !valid_day(&q.to) {
         return Problem::bad_request("from and to are dates, YYYY-MM-DD").into_response();
@@ -938,9 +919,8 @@ async fn agreement(State(state): St, Query(q): Query<PeriodQuery>) -> Response {
 }
 
 async fn indicators(State(state): St, Query(q): Query<PeriodQuery>) -> Response {
-    let who = match caller() {
-        Ok(who) => who,
-        Err(r) => return r,
+    let Some(who) = crate::auth::caller() else {
+        return no_principal();
     };
     if !valid_day(&q.from) || !valid_day(&q.to) {
         return Problem::bad_request("from and to are dates, YYYY-MM-DD").into_response();

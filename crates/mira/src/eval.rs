@@ -63,6 +63,13 @@ struct FrocArgs {
     /// Seed of the resampling.
     #[arg(long, default_value_t = 16)]
     seed: u64,
+    /// Scan attributes for subgroups: seriesuid and any of sex, age, site, manufacturer,
+    /// model. FROC and CPM are then also given per subgroup, with flags.
+    #[arg(long)]
+    scan_attributes: Option<PathBuf>,
+    /// Flag a subgroup whose CPM or sensitivity falls below the whole by more than this.
+    #[arg(long, default_value_t = 0.05)]
+    subgroup_margin: f64,
 }
 
 #[derive(Debug, Args)]
@@ -193,8 +200,28 @@ fn run_froc(args: FrocArgs) -> anyhow::Result<ExitCode> {
         let title = format!("FROC: {}", args.pred.display());
         write_html(path, &report::froc_html(&title, &result))?;
     }
+    let subgroups = match &args.scan_attributes {
+        Some(path) => {
+            let attributes = subgroup::read_scan_attributes(path)?;
+            Some(subgroup::evaluate_froc(
+                &input,
+                &result,
+                &attributes,
+                &options,
+                args.subgroup_margin,
+            ))
+        }
+        None => None,
+    };
     match args.format {
-        Format::Json => print_json(&result)?,
+        Format::Json => match &subgroups {
+            Some(groups) => {
+                let mut json = serde_json::to_value(&result)?;
+                json["subgroups"] = serde_json::to_value(groups)?;
+                print_json(&json)?
+            }
+            None => print_json(&result)?,
+        },
         Format::Table => {
             let c = &result.counts;
             let mut out = std::io::stdout().lock();
@@ -224,6 +251,19 @@ fn run_froc(args: FrocArgs) -> anyhow::Result<ExitCode> {
                 writeln!(out, "{:>8}  {}", s.fps, fmt(Some(s.sensitivity)))?;
             }
             writeln!(out, "{:>8}  {}", "CPM", fmt(Some(result.cpm)))?;
+            for g in subgroups.iter().flat_map(|r| &r.groups) {
+                writeln!(
+                    out,
+                    "subgroup {}={}: {} scans, {} nodules, CPM {}, sensitivity {:.4}{}",
+                    g.attribute,
+                    g.value,
+                    g.scans,
+                    g.nodules,
+                    fmt(Some(g.cpm)),
+                    g.sensitivity,
+                    if g.flagged { "  FLAGGED" } else { "" }
+                )?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -80,6 +80,139 @@ fn froc_reproduces_the_luna16_scripts_output() {
     assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));
 }
 
+/// FROC by subgroup: the scans split into two sites; site B's candidate probabilities are
+/// reversed among themselves (anti-correlated with the truth), so B must be flagged and A not;
+/// and each subgroup's figures must equal a plain evaluation of its scans alone.
+#[test]
+fn froc_subgroups_flag_the_weaker_site_and_match_a_run_on_its_scans_alone() {
+    let Some(dir) = mira_testdata::file("eval/luna16") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let scans: Vec<String> = std::fs::read_to_string(dir.join("seriesuids.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let site_b = |uid: &str| scans.iter().position(|s| s == uid).unwrap() % 2 == 1;
+    let mut attributes = String::from("seriesuid,site,sex\n");
+    for (i, uid) in scans.iter().enumerate() {
+        let site = if i % 2 == 1 { "B" } else { "A" };
+        let sex = if i % 3 == 0 { "F" } else { "M" };
+        attributes.push_str(&format!("{uid},{site},{sex}\n"));
+    }
+    let attributes_path = tmp.path().join("scans.csv");
+    std::fs::write(&attributes_path, attributes).unwrap();
+    // site B's probabilities reversed among B's candidates
+    let submission = std::fs::read_to_string(dir.join("synthetic_submission.csv")).unwrap();
+    let mut lines: Vec<Vec<String>> = submission
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    let b_rows: Vec<usize> = (0..lines.len()).filter(|&i| site_b(&lines[i][0])).collect();
+    let mut b_probs: Vec<String> = b_rows.iter().map(|&i| lines[i][4].clone()).collect();
+    b_probs.sort_by(|a, b| {
+        a.parse::<f64>()
+            .unwrap()
+            .total_cmp(&b.parse::<f64>().unwrap())
+    });
+    let mut b_by_rank: Vec<usize> = b_rows.clone();
+    b_by_rank.sort_by(|&a, &b| {
+        lines[b][4]
+            .parse::<f64>()
+            .unwrap()
+            .total_cmp(&lines[a][4].parse::<f64>().unwrap())
+    });
+    // the highest-scored candidate gets the lowest probability, and so on
+    for (rank, &row) in b_by_rank.iter().enumerate() {
+        lines[row][4] = b_probs[rank].clone();
+    }
+    let degraded = tmp.path().join("degraded.csv");
+    let mut text = String::from("seriesuid,coordX,coordY,coordZ,probability\n");
+    for l in &lines {
+        text.push_str(&l.join(","));
+        text.push('\n');
+    }
+    std::fs::write(&degraded, text).unwrap();
+    let run = |series: &str, extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "eval",
+            "froc",
+            "--annotations",
+            &p("annotations.csv"),
+            "--excluded",
+            &p("annotations_excluded.csv"),
+            "--series",
+            series,
+            "--pred",
+            degraded.to_str().unwrap(),
+            "--format",
+            "json",
+            "--bootstrap",
+            "200",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = mira(&args, tmp.path());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let whole = run(
+        &p("seriesuids.csv"),
+        &["--scan-attributes", attributes_path.to_str().unwrap()],
+    );
+    let groups = whole["subgroups"]["groups"].as_array().unwrap();
+    let group = |attribute: &str, value: &str| {
+        groups
+            .iter()
+            .find(|g| g["attribute"] == attribute && g["value"] == value)
+            .unwrap_or_else(|| panic!("no {attribute}={value} in {groups:?}"))
+            .clone()
+    };
+    let (a, b) = (group("site", "A"), group("site", "B"));
+    assert_eq!(a["flagged"], false, "{a}");
+    assert_eq!(b["flagged"], true, "{b}");
+    assert!(
+        b["shortfalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["metric"] == "cpm")
+    );
+    assert_eq!(
+        a["nodules"].as_u64().unwrap() + b["nodules"].as_u64().unwrap(),
+        whole["counts"]["nodules"].as_u64().unwrap()
+    );
+    assert_eq!(
+        a["scans"].as_u64().unwrap() + b["scans"].as_u64().unwrap(),
+        scans.len() as u64
+    );
+    // sex splits the scans differently: both groups present
+    assert!(group("sex", "F")["scans"].as_u64().unwrap() > 0);
+    // a subgroup is exactly an evaluation of its scans alone
+    let a_series = tmp.path().join("a.csv");
+    let a_list: Vec<&str> = scans
+        .iter()
+        .filter(|s| !site_b(s))
+        .map(String::as_str)
+        .collect();
+    std::fs::write(&a_series, a_list.join("\n") + "\n").unwrap();
+    let alone = run(a_series.to_str().unwrap(), &[]);
+    assert_eq!(alone["cpm"], a["cpm"], "CPM of site A alone");
+    assert_eq!(alone["counts"]["sensitivity"], a["sensitivity"]);
+}
+
 #[test]
 fn classify_reports_json_and_html() {
     let tmp = tempfile::tempdir().unwrap();
