@@ -55,7 +55,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 pub use detect::{
-    Analysis, FieldOfView, Lesion, LesionKind, OpticDisc, Parameters, PixelBox, StageTime,
+    Analysis, CandidateFeatures, FieldOfView, ImageFeatures, Lesion, LesionKind, OpticDisc,
+    Parameters, PixelBox, StageTime,
 };
 pub use input::{Laterality, Photograph, Source, SourceFormat};
 pub use model::{FundusModel, ModelOutput};
@@ -198,8 +199,12 @@ pub struct FundusReport {
     pub vessel_fraction: f64,
     /// Lesion candidates, highest score first; boxes in original pixels.
     pub lesions: Vec<Lesion>,
-    /// 0..1 image-level lesion score (the highest classical candidate score), not calibrated.
+    /// 0..1 image-level lesion score ([`detect::ImageFeatures::lesion_score`]: bright and red
+    /// candidate strength against the fundus' choroidal texture), not calibrated against a
+    /// grader.
     pub lesion_score: f64,
+    /// The image-wide measures the lesion score is computed from.
+    pub image_features: ImageFeatures,
     /// The counts screening used (candidates at or above the threshold).
     pub findings: Findings,
     /// The screening statement.
@@ -374,6 +379,7 @@ impl Analyzer {
             vessel_fraction: analysis.vessel_fraction,
             lesions,
             lesion_score: analysis.lesion_score,
+            image_features: analysis.image_features,
             findings,
             screening,
             model: model_output,

@@ -271,6 +271,8 @@ pub struct Component {
     pub sum: f32,
     /// Centroid (column, row).
     pub centroid: (f64, f64),
+    /// The component's pixels (indices into the plane).
+    pub pixels: Vec<usize>,
 }
 
 /// The 8-connected components of `mask`, with `values` summarised over each.
@@ -291,11 +293,13 @@ pub fn components(mask: &[bool], values: &Plane) -> Vec<Component> {
             peak: f32::NEG_INFINITY,
             sum: 0.0,
             centroid: (0.0, 0.0),
+            pixels: Vec::new(),
         };
         let (mut sx, mut sy) = (0f64, 0f64);
         while let Some(i) = stack.pop() {
             let (x, y) = (i % w, i / w);
             c.area += 1;
+            c.pixels.push(i);
             c.bbox = (
                 c.bbox.0.min(x),
                 c.bbox.1.min(y),
