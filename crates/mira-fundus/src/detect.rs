@@ -27,13 +27,29 @@
 //! - **Bright lesions** (hard exudates): green brightness above the local background less
 //!   the blue channel's ([`Parameters::blue_weight`]: exudates are yellow, light reflexes of
 //!   the nerve-fibre layer white), outside the disc.
-//! - **Scores**: a logistic function of each candidate's peak contrast
-//!   ([`Parameters::red_midpoint`], [`Parameters::bright_midpoint`]); the image-level lesion
-//!   score is the highest candidate score (the strongest candidate).
+//! - **Candidate features** ([`CandidateFeatures`]): peak and mean contrast, contrast
+//!   against the candidate's surround and the surround's spread (vessels out), size, shape
+//!   (compactness, elongation), mean relative red, green and blue, the fraction of the
+//!   immediate surround in the vessel map, distances from the disc and the field centre,
+//!   boundary sharpness.
+//! - **Candidate scores**: a logistic function of each candidate's peak contrast
+//!   ([`Parameters::red_midpoint`], [`Parameters::bright_midpoint`]); screening counts the
+//!   candidates at or above its threshold.
+//! - **Image-level lesion score** ([`ImageFeatures::lesion_score`]): a logistic function of
+//!   three image measures ([`Parameters::image_weights`]): the bright strength (the two
+//!   strongest bright candidates' contrast against their surround times their size), the red
+//!   strength (the strongest red candidate's contrast times size, among candidates that are
+//!   not vessel fragments, [`Parameters::red_vessel_contact`], and lie in the central field,
+//!   [`Parameters::red_centre_distance`], away from the periphery's vignetting and
+//!   tessellation) and, with a negative weight, the red channel's robust texture over the
+//!   field: tessellated fundi, where the choroidal pattern shows through, have dark gaps that
+//!   pass for red lesions and a high red-channel texture.
 //!
 //! The thresholds are engineering choices made on the 40 IDRiD photographs of the test data
-//! (one set of parameters for all images; nothing is fitted per image). They are not a
-//! validated clinical device's operating point.
+//! (one set of parameters for all images; nothing is fitted per image), and the image-level
+//! weights a logistic regression fitted on them (tests/idrid.rs reports its leave-one-out
+//! AUC next to the in-sample one). They are not a validated clinical device's operating
+//! point.
 
 use std::time::Instant;
 

@@ -11,8 +11,12 @@
 //!    about 1,000 pixels wide: field-of-view mask, optic disc (brightness and vessel
 //!    convergence), vessel map (line openings of the green channel's darkness), red-lesion
 //!    candidates (microaneurysms, haemorrhages) and bright-lesion candidates (hard exudates),
-//!    each with a box in the original image's pixels and a score, and an image-level lesion
-//!    score;
+//!    each with a box in the original image's pixels and a score, measured for features
+//!    ([`CandidateFeatures`]: contrast against its surround, size, shape, colour, vessel
+//!    contact, position), and
+//!    an image-level lesion score: a logistic function of the bright and red candidates'
+//!    strength and the fundus' choroidal (red-channel) texture, which tells tessellated
+//!    normal fundi from lesions;
 //! 3. an optional **model** ([`model`]): any ONNX DR classifier or lesion detector that
 //!    `mira-models` runs from its manifest, with classes that map to ICDR levels or lesions;
 //! 4. **screening** ([`screening`]) per the International Clinical DR scale (Wilkinson et al.,

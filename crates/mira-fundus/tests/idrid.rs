@@ -178,8 +178,9 @@ fn fit_logistic(x: &[[f64; 3]], y: &[bool]) -> impl Fn(&[f64; 3]) -> f64 {
             for r in 0..4 {
                 if r != c {
                     let f = m[r][c] / m[c][c];
-                    for k in c..5 {
-                        m[r][k] -= f * m[c][k];
+                    let pivot_row = m[c];
+                    for (a, b) in m[r].iter_mut().zip(pivot_row).skip(c) {
+                        *a -= f * b;
                     }
                 }
             }
