@@ -1,7 +1,8 @@
 //! Prints, as JSON lines, every classical candidate of each photograph in a folder with the
 //! features it is scored on and the image-wide measures: the material for choosing features
 //! and checking them against annotations (`cargo run -p mira-fundus --example fundus_features
-//! -- DIR`).
+//! -- DIR`). `MIRA_FUNDUS_PARAMS="blob_weight=1,red_threshold=0.08"` overrides candidate
+//! parameters (blob_weight, red_threshold, bright_threshold, blue_weight) for exploring.
 
 use std::path::PathBuf;
 
