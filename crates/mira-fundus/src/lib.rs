@@ -11,8 +11,12 @@
 //!    about 1,000 pixels wide: field-of-view mask, optic disc (brightness and vessel
 //!    convergence), vessel map (line openings of the green channel's darkness), red-lesion
 //!    candidates (microaneurysms, haemorrhages) and bright-lesion candidates (hard exudates),
-//!    each with a box in the original image's pixels and a score, and an image-level lesion
-//!    score;
+//!    each with a box in the original image's pixels and a score, measured for features
+//!    ([`CandidateFeatures`]: contrast against its surround, size, shape, colour, vessel
+//!    contact, position), and
+//!    an image-level lesion score: a logistic function of the bright and red candidates'
+//!    strength and the fundus' choroidal (red-channel) texture, which tells tessellated
+//!    normal fundi from lesions;
 //! 3. an optional **model** ([`model`]): any ONNX DR classifier or lesion detector that
 //!    `mira-models` runs from its manifest, with classes that map to ICDR levels or lesions;
 //! 4. **screening** ([`screening`]) per the International Clinical DR scale (Wilkinson et al.,
@@ -55,7 +59,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 pub use detect::{
-    Analysis, FieldOfView, Lesion, LesionKind, OpticDisc, Parameters, PixelBox, StageTime,
+    Analysis, CandidateFeatures, FieldOfView, ImageFeatures, Lesion, LesionKind, OpticDisc,
+    Parameters, PixelBox, StageTime,
 };
 pub use input::{Laterality, Photograph, Source, SourceFormat};
 pub use model::{FundusModel, ModelOutput};
@@ -198,8 +203,12 @@ pub struct FundusReport {
     pub vessel_fraction: f64,
     /// Lesion candidates, highest score first; boxes in original pixels.
     pub lesions: Vec<Lesion>,
-    /// 0..1 image-level lesion score (the highest classical candidate score), not calibrated.
+    /// 0..1 image-level lesion score ([`detect::ImageFeatures::lesion_score`]: bright and red
+    /// candidate strength against the fundus' choroidal texture), not calibrated against a
+    /// grader.
     pub lesion_score: f64,
+    /// The image-wide measures the lesion score is computed from.
+    pub image_features: ImageFeatures,
     /// The counts screening used (candidates at or above the threshold).
     pub findings: Findings,
     /// The screening statement.
@@ -374,6 +383,7 @@ impl Analyzer {
             vessel_fraction: analysis.vessel_fraction,
             lesions,
             lesion_score: analysis.lesion_score,
+            image_features: analysis.image_features,
             findings,
             screening,
             model: model_output,

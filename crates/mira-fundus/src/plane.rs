@@ -3,6 +3,7 @@
 //! openings along lines, and connected components.
 
 use image::RgbImage;
+use rayon::prelude::*;
 
 /// A single-channel image of `f32` samples, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,7 +205,8 @@ fn line_offsets(half: usize, angle: f64) -> Vec<(isize, isize)> {
 }
 
 /// Grey-level openings of `plane` by line segments of `2 * half + 1` pixels at `angles`
-/// evenly spaced orientations; returns the pointwise maximum and minimum over orientations.
+/// evenly spaced orientations (in parallel over the orientations); returns the pointwise
+/// maximum and minimum over orientations.
 ///
 /// An opening keeps what contains the segment: a vessel survives the segment along it, a blob
 /// wider than the segment survives every orientation, a spot shorter than the segment none.
@@ -217,34 +219,41 @@ pub fn line_openings(plane: &Plane, half: usize, angles: usize) -> (Plane, Plane
         inf.data.iter_mut().for_each(|v| *v = 0.0);
         return (sup, inf);
     }
-    let mut eroded = Plane::filled(w, h, 0.0);
-    let mut opened = Plane::filled(w, h, 0.0);
-    for a in 0..angles {
-        let angle = std::f64::consts::PI * a as f64 / angles as f64;
-        let deltas: Vec<isize> = line_offsets(half, angle)
-            .into_iter()
-            .map(|(dx, dy)| dy * w as isize + dx)
-            .collect();
-        for y in half..h - half {
-            for x in half..w - half {
-                let i = (y * w + x) as isize;
-                let mut m = f32::INFINITY;
-                for d in &deltas {
-                    m = m.min(plane.data[(i + d) as usize]);
+    // one opening per orientation, in parallel; then the pointwise extremes
+    let openings: Vec<Plane> = (0..angles)
+        .into_par_iter()
+        .map(|a| {
+            let angle = std::f64::consts::PI * a as f64 / angles as f64;
+            let deltas: Vec<isize> = line_offsets(half, angle)
+                .into_iter()
+                .map(|(dx, dy)| dy * w as isize + dx)
+                .collect();
+            let mut eroded = Plane::filled(w, h, 0.0);
+            for y in half..h - half {
+                for x in half..w - half {
+                    let i = (y * w + x) as isize;
+                    let mut m = f32::INFINITY;
+                    for d in &deltas {
+                        m = m.min(plane.data[(i + d) as usize]);
+                    }
+                    eroded.data[i as usize] = m;
                 }
-                eroded.data[i as usize] = m;
             }
-        }
-        for y in 2 * half..h - 2 * half {
-            for x in 2 * half..w - 2 * half {
-                let i = (y * w + x) as isize;
-                let mut m = f32::NEG_INFINITY;
-                for d in &deltas {
-                    m = m.max(eroded.data[(i + d) as usize]);
+            let mut opened = Plane::filled(w, h, 0.0);
+            for y in 2 * half..h - 2 * half {
+                for x in 2 * half..w - 2 * half {
+                    let i = (y * w + x) as isize;
+                    let mut m = f32::NEG_INFINITY;
+                    for d in &deltas {
+                        m = m.max(eroded.data[(i + d) as usize]);
+                    }
+                    opened.data[i as usize] = m;
                 }
-                opened.data[i as usize] = m;
             }
-        }
+            opened
+        })
+        .collect();
+    for opened in &openings {
         for ((s, n), o) in sup.data.iter_mut().zip(&mut inf.data).zip(&opened.data) {
             *s = s.max(*o);
             *n = n.min(*o);
@@ -271,6 +280,8 @@ pub struct Component {
     pub sum: f32,
     /// Centroid (column, row).
     pub centroid: (f64, f64),
+    /// The component's pixels (indices into the plane).
+    pub pixels: Vec<usize>,
 }
 
 /// The 8-connected components of `mask`, with `values` summarised over each.
@@ -291,11 +302,13 @@ pub fn components(mask: &[bool], values: &Plane) -> Vec<Component> {
             peak: f32::NEG_INFINITY,
             sum: 0.0,
             centroid: (0.0, 0.0),
+            pixels: Vec::new(),
         };
         let (mut sx, mut sy) = (0f64, 0f64);
         while let Some(i) = stack.pop() {
             let (x, y) = (i % w, i / w);
             c.area += 1;
+            c.pixels.push(i);
             c.bbox = (
                 c.bbox.0.min(x),
                 c.bbox.1.min(y),

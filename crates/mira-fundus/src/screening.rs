@@ -162,7 +162,8 @@ pub struct Screening {
     pub threshold: f64,
     /// Clear or borderline.
     pub certainty: Certainty,
-    /// The image-level lesion score (0..1; the highest candidate score), not calibrated.
+    /// The image-level lesion score (0..1, [`crate::ImageFeatures::lesion_score`]), not
+    /// calibrated.
     pub lesion_score: f64,
     /// What decided: `classical`, or `classical+model` when a DR model's grade was worse.
     pub basis: String,

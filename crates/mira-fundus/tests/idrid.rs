@@ -9,15 +9,21 @@
 //!   microaneurysms): a box is hit when a candidate box overlaps it; a candidate that overlaps
 //!   no boxed lesion is a false positive; candidates are taken in order of score over all
 //!   images, and the sensitivity is read where false positives reach 1 and 4 per image;
-//! - the screening decision (referable or not) against labels.csv.
+//! - the screening decision (referable or not) against labels.csv;
+//! - the lesion score's leave-one-out AUC: its logistic weights
+//!   ([`mira_fundus::Parameters::image_weights`]) were fitted on these 40 photographs, so the
+//!   test refits them (the same L2-penalised logistic regression on standardised features)
+//!   without each photograph in turn and scores that photograph with the refit.
 //!
 //! The parameters were chosen on these same 40 photographs (one set for all; nothing per
-//! image), so the figures are optimistic for other data. The crate is built at opt-level 3 in
+//! image), so the figures are optimistic for other data: the in-sample AUC most, the
+//! leave-one-out AUC less (it refits the weights, not the two cut-offs on red candidates
+//! and the choice of features, which were also made on these photographs). The crate is built at opt-level 3 in
 //! the dev profile so that this runs in about a minute.
 
 use std::path::Path;
 
-use mira_fundus::{Analyzer, LesionKind, PixelBox};
+use mira_fundus::{Analyzer, ImageFeatures, LesionKind, PixelBox};
 
 struct Truth {
     disc: (f64, f64, f64),
@@ -114,6 +120,99 @@ fn box_sensitivity(
     (total, at)
 }
 
+/// The lesion score's inputs, in [`ImageFeatures::lesion_score`]'s order.
+fn inputs(f: &ImageFeatures) -> [f64; 3] {
+    [f.bright_strength, f.red_strength, f.red_texture]
+}
+
+/// L2-penalised (λ = 1) logistic regression on standardised features by Newton's method, as
+/// the default weights were fitted; returns a scorer of raw features.
+fn fit_logistic(x: &[[f64; 3]], y: &[bool]) -> impl Fn(&[f64; 3]) -> f64 {
+    let n = x.len() as f64;
+    let mut mean = [0.0; 3];
+    let mut sd = [0.0; 3];
+    for k in 0..3 {
+        mean[k] = x.iter().map(|r| r[k]).sum::<f64>() / n;
+        sd[k] = (x.iter().map(|r| (r[k] - mean[k]).powi(2)).sum::<f64>() / n)
+            .sqrt()
+            .max(1e-12);
+    }
+    let z: Vec<[f64; 4]> = x
+        .iter()
+        .map(|r| {
+            [
+                1.0,
+                (r[0] - mean[0]) / sd[0],
+                (r[1] - mean[1]) / sd[1],
+                (r[2] - mean[2]) / sd[2],
+            ]
+        })
+        .collect();
+    let mut w = [0.0f64; 4];
+    for _ in 0..25 {
+        let mut g = [0.0; 4];
+        let mut hess = [[0.0; 4]; 4];
+        for (r, t) in z.iter().zip(y) {
+            let s: f64 = (0..4).map(|k| w[k] * r[k]).sum();
+            let p = 1.0 / (1.0 + (-s).exp());
+            for j in 0..4 {
+                g[j] += (p - f64::from(u8::from(*t))) * r[j];
+                for k in 0..4 {
+                    hess[j][k] += p * (1.0 - p) * r[j] * r[k];
+                }
+            }
+        }
+        for j in 1..4 {
+            g[j] += w[j];
+            hess[j][j] += 1.0;
+        }
+        // solve hess · step = g (Gauss-Jordan with partial pivoting)
+        let mut m: Vec<[f64; 5]> = (0..4)
+            .map(|j| [hess[j][0], hess[j][1], hess[j][2], hess[j][3], g[j]])
+            .collect();
+        for c in 0..4 {
+            let pivot = (c..4)
+                .max_by(|a, b| m[*a][c].abs().total_cmp(&m[*b][c].abs()))
+                .unwrap();
+            m.swap(c, pivot);
+            for r in 0..4 {
+                if r != c {
+                    let f = m[r][c] / m[c][c];
+                    let pivot_row = m[c];
+                    for (a, b) in m[r].iter_mut().zip(pivot_row).skip(c) {
+                        *a -= f * b;
+                    }
+                }
+            }
+        }
+        for j in 0..4 {
+            w[j] -= m[j][4] / m[j][j];
+        }
+    }
+    move |r: &[f64; 3]| {
+        w[0] + (0..3)
+            .map(|k| w[k + 1] * (r[k] - mean[k]) / sd[k])
+            .sum::<f64>()
+    }
+}
+
+/// AUC of the held-out scores when the weights are refitted without each photograph.
+fn leave_one_out_auc(x: &[[f64; 3]], y: &[bool]) -> f64 {
+    let scores: Vec<(f64, bool)> = (0..x.len())
+        .map(|i| {
+            let (xs, ys): (Vec<[f64; 3]>, Vec<bool>) = x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (a, b))| (*a, *b))
+                .unzip();
+            (fit_logistic(&xs, &ys)(&x[i]), y[i])
+        })
+        .collect();
+    auc(&scores)
+}
+
 #[test]
 fn idrid_disc_lesion_score_and_box_sensitivity() {
     let Some(dir) = mira_testdata::file("fundus/idrid_codras") else {
@@ -123,6 +222,7 @@ fn idrid_disc_lesion_score_and_box_sensitivity() {
     let analyzer = Analyzer::new();
     let mut disc_hits = 0;
     let mut image_scores = Vec::new();
+    let mut image_inputs = Vec::new();
     let mut candidates = Vec::new();
     let mut truths = Vec::new();
     let (mut tp, mut fp, mut tn, mut fn_) = (0, 0, 0, 0);
@@ -144,6 +244,7 @@ fn idrid_disc_lesion_score_and_box_sensitivity() {
         let distance = (disc.centre.0 - truth.disc.0).hypot(disc.centre.1 - truth.disc.1);
         disc_hits += usize::from(distance <= truth.disc.2);
         image_scores.push((report.lesion_score, truth.label));
+        image_inputs.push(inputs(&report.image_features));
         for l in &report.lesions {
             candidates.push((l.score, l.kind, index, l.bbox));
         }
@@ -163,7 +264,30 @@ fn idrid_disc_lesion_score_and_box_sensitivity() {
         "optic disc within one disc radius: {disc_hits}/{images} = {:.1}%",
         100.0 * disc_rate
     );
-    eprintln!("image-level lesion score ROC AUC (labels.csv): {image_auc:.3}");
+    let labels: Vec<bool> = truths.iter().map(|t| t.label).collect();
+    let loo_auc = leave_one_out_auc(&image_inputs, &labels);
+    let refit = fit_logistic(&image_inputs, &labels);
+    let refit_auc = auc(&image_inputs
+        .iter()
+        .zip(&labels)
+        .map(|(x, l)| (refit(x), *l))
+        .collect::<Vec<_>>());
+    eprintln!(
+        "image-level lesion score ROC AUC (labels.csv): {image_auc:.3} in-sample (refit here: \
+         {refit_auc:.3}), {loo_auc:.3} leave-one-out (weights refitted without each photograph)"
+    );
+    for (what, k) in [
+        ("bright strength", 0),
+        ("red strength", 1),
+        ("red texture", 2),
+    ] {
+        let single: Vec<(f64, bool)> = image_inputs
+            .iter()
+            .zip(&labels)
+            .map(|(x, l)| (x[k], *l))
+            .collect();
+        eprintln!("  {what} alone: AUC {:.3}", auc(&single));
+    }
     for (what, kind) in [
         ("any lesion", None),
         (
@@ -188,8 +312,12 @@ fn idrid_disc_lesion_score_and_box_sensitivity() {
         tn + fp
     );
     assert!(disc_rate >= 0.95, "disc hit rate {disc_rate}");
-    // FIXME: issue 6 asks for AUC >= 0.85; the classical detector reaches 0.76 on these
-    // 40 photographs (tessellated normal fundi and light reflexes give strong candidates).
-    // This asserts today's level so that a regression shows.
-    assert!(image_auc >= 0.75, "AUC {image_auc}");
+    // issue 6: image-level lesion score AUC >= 0.85, held to for the honest (leave-one-out)
+    // figure as well as the in-sample one
+    assert!(image_auc >= 0.85, "AUC {image_auc}");
+    assert!(loo_auc >= 0.85, "leave-one-out AUC {loo_auc}");
+    assert!(
+        (refit_auc - image_auc).abs() < 0.02,
+        "the default weights are the fit on these photographs: {refit_auc} vs {image_auc}"
+    );
 }
