@@ -1,6 +1,10 @@
 //! `mira eval` and `mira models` as a user runs them: the real binary on the LUNA16 reference
 //! data, on small classification files, on malformed CSV (exit 2 naming file and line).
 
+mod common;
+#[path = "../../mira-eval/tests/support/tiny_models.rs"]
+mod tiny_models;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -365,4 +369,110 @@ fn deploy_without_an_evaluation_is_refused() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
         serde_json::json!([])
     );
+}
+
+/// The model catalogue over HTTP: two versions evaluated with `mira eval run`, the better one
+/// deployed through its gate and the worse refused; `/api/models` and `/models` on the running
+/// server show both with their state and evaluation cards, and only to a signed-in caller.
+#[test]
+fn the_served_catalogue_shows_each_version_its_state_and_its_evaluation() {
+    if !tiny_models::have_onnx() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("python3")
+        .args(["-c", tiny_models::MAKE_MODELS])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let good = tiny_models::manifest(dir.path(), "good.onnx", "2.0.0");
+    let poor = tiny_models::manifest(dir.path(), "poor.onnx", "1.0.0");
+    let data = tiny_models::dataset(dir.path());
+    let server = common::Server::start(&[]);
+    for model in [&good, &poor] {
+        common::mira_cli(
+            server.data_dir(),
+            &[
+                "eval",
+                "run",
+                "--model",
+                model.to_str().unwrap(),
+                "--dataset",
+                data.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+        );
+    }
+    let gates = dir.path().join("gates.toml");
+    std::fs::write(
+        &gates,
+        format!(
+            "[[gate]]\nintended_use = \"{}\"\ndataset = \"tiny-colour\"\n[gate.minimum]\nauc = 0.9\n",
+            tiny_models::INTENDED_USE
+        ),
+    )
+    .unwrap();
+    common::mira_cli(
+        server.data_dir(),
+        &[
+            "models",
+            "deploy",
+            "red-vs-blue",
+            "2.0.0",
+            "--gates",
+            gates.to_str().unwrap(),
+        ],
+    );
+    let refused = mira(
+        &[
+            "models",
+            "deploy",
+            "red-vs-blue",
+            "1.0.0",
+            "--gates",
+            gates.to_str().unwrap(),
+        ],
+        server.data_dir(),
+    );
+    assert!(!refused.status.success());
+
+    let api = server.get("/api/models", &[]);
+    assert_eq!(api.status, 200, "{}", api.text());
+    let entries = api.json();
+    let state = |version: &str| {
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["model_id"] == "red-vs-blue" && e["version"] == version)
+            .unwrap_or_else(|| panic!("{version} not served: {entries}"))
+            .clone()
+    };
+    let (deployed, candidate) = (state("2.0.0"), state("1.0.0"));
+    assert_eq!(deployed["state"], "deployed");
+    assert_eq!(candidate["state"], "candidate");
+    assert_eq!(deployed["runs"][0]["dataset"], "tiny-colour");
+    assert_eq!(deployed["runs"][0]["metrics"]["auc"]["value"], 1.0);
+    assert!(
+        candidate["runs"][0]["metrics"]["auc"]["value"]
+            .as_f64()
+            .unwrap()
+            < 0.9
+    );
+    let page = server.get("/models", &[]);
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains("red-vs-blue 2.0.0") && html.contains("red-vs-blue 1.0.0"),
+        "{html}"
+    );
+    assert!(
+        html.contains("deployed") && html.contains("on tiny-colour"),
+        "{html}"
+    );
+    // a signed-in caller only
+    let anonymous = common::http(server.http_addr(), "GET", "/api/models", &[], b"");
+    assert_eq!(anonymous.status, 401);
 }
