@@ -55,6 +55,78 @@ pub fn bland_altman(pairs: &[(f64, f64)], confidence: f64) -> Option<BlandAltman
     })
 }
 
+/// Agreement per measurement: reference and measured CSV files keyed by `id`, every other
+/// column that both files carry (e.g. `diameter_mm`, `volume_mm3`) compared by Bland–Altman.
+/// Every id of one file must be in the other; an empty cell leaves that pair out.
+pub fn from_csv(
+    reference: &std::path::Path,
+    measured: &std::path::Path,
+    confidence: f64,
+) -> Result<std::collections::BTreeMap<String, Option<BlandAltman>>, crate::InputError> {
+    use std::collections::BTreeMap;
+    let truth = crate::table::Table::read(reference, true)?;
+    let pred = crate::table::Table::read(measured, true)?;
+    let (t_id, p_id) = (truth.column("id")?, pred.column("id")?);
+    let columns: Vec<(String, usize, usize)> = truth
+        .header
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != t_id)
+        .filter_map(|(i, name)| pred.optional_column(name).map(|j| (name.clone(), i, j)))
+        .collect();
+    if columns.is_empty() {
+        return Err(crate::InputError::Mismatch(format!(
+            "{} and {} share no measurement column besides id",
+            reference.display(),
+            measured.display()
+        )));
+    }
+    let mut measured_rows: BTreeMap<String, (usize, &Vec<String>)> = BTreeMap::new();
+    for (line, fields) in &pred.rows {
+        let id = fields[p_id].trim().to_string();
+        if let Some((first, _)) = measured_rows.insert(id.clone(), (*line, fields)) {
+            return Err(crate::InputError::line(
+                measured,
+                *line,
+                format!("id '{id}' already on line {first}"),
+            ));
+        }
+    }
+    let mut pairs: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for (line, fields) in &truth.rows {
+        let id = fields[t_id].trim().to_string();
+        let Some((p_line, p_fields)) = measured_rows.remove(&id) else {
+            return Err(crate::InputError::Mismatch(format!(
+                "{}: id '{id}' (line {line}) has no measurement in {}",
+                reference.display(),
+                measured.display()
+            )));
+        };
+        for (name, i, j) in &columns {
+            if fields[*i].trim().is_empty() || p_fields[*j].trim().is_empty() {
+                continue;
+            }
+            let r = truth.number(*line, fields, *i)?;
+            let m = pred.number(p_line, p_fields, *j)?;
+            pairs.entry(name.clone()).or_default().push((r, m));
+        }
+    }
+    if let Some((id, (line, _))) = measured_rows.iter().next() {
+        return Err(crate::InputError::Mismatch(format!(
+            "{}: id '{id}' (line {line}) has no reference in {}",
+            measured.display(),
+            reference.display()
+        )));
+    }
+    Ok(columns
+        .iter()
+        .map(|(name, _, _)| {
+            let agreement = pairs.get(name).and_then(|p| bland_altman(p, confidence));
+            (name.clone(), agreement)
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,21 @@ enum EvalCommand {
     /// Run a model (mira-models manifest) over a dataset, evaluate it and record the run in
     /// the model catalogue.
     Run(RunArgs),
+    /// Measurement agreement (Bland–Altman): reference `id,diameter_mm,volume_mm3,…` against
+    /// measured values in the same columns.
+    Measure(MeasureArgs),
+}
+
+#[derive(Debug, Args)]
+struct MeasureArgs {
+    /// Reference measurements: id and one column per measurement.
+    #[arg(long)]
+    truth: PathBuf,
+    /// Measured values: id and the same columns.
+    #[arg(long)]
+    pred: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +175,7 @@ pub async fn run(config: Config, args: EvalArgs) -> anyhow::Result<ExitCode> {
         EvalCommand::Froc(args) => run_froc(args),
         EvalCommand::Classify(args) => run_classify(args),
         EvalCommand::Run(args) => run_model(config, args).await,
+        EvalCommand::Measure(args) => run_measure(args),
     }
 }
 
@@ -177,6 +193,31 @@ fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 fn fmt(e: Option<Estimate>) -> String {
     e.map(|e| format!("{:.4} ({:.4}-{:.4})", e.value, e.low, e.high))
         .unwrap_or_else(|| "undefined".to_string())
+}
+
+fn run_measure(args: MeasureArgs) -> anyhow::Result<ExitCode> {
+    let agreement = mira_eval::measure::from_csv(&args.truth, &args.pred, 0.95)?;
+    match args.format {
+        Format::Json => print_json(&agreement)?,
+        Format::Table => {
+            let mut out = std::io::stdout().lock();
+            for (name, a) in &agreement {
+                match a {
+                    Some(a) => writeln!(
+                        out,
+                        "{name}: {} pairs, bias {}, limits of agreement {} to {}, mean |difference| {:.4}",
+                        a.pairs,
+                        fmt(Some(a.bias)),
+                        fmt(Some(a.lower_limit)),
+                        fmt(Some(a.upper_limit)),
+                        a.mean_absolute_error
+                    )?,
+                    None => writeln!(out, "{name}: fewer than two pairs")?,
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_froc(args: FrocArgs) -> anyhow::Result<ExitCode> {

@@ -476,3 +476,72 @@ fn the_served_catalogue_shows_each_version_its_state_and_its_evaluation() {
     let anonymous = common::http(server.http_addr(), "GET", "/api/models", &[], b"");
     assert_eq!(anonymous.status, 401);
 }
+
+/// Bland–Altman from the command line: bias and limits of agreement per measurement column,
+/// checked against hand-computed values; a missing id is refused with exit 2 naming the file.
+#[test]
+fn measure_gives_bias_and_limits_of_agreement_per_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let truth = tmp.path().join("truth.csv");
+    let pred = tmp.path().join("pred.csv");
+    std::fs::write(
+        &truth,
+        "id,diameter_mm,volume_mm3\na,4,30\nb,6,110\nc,8,270\nd,10,520\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &pred,
+        "id,diameter_mm,volume_mm3\nd,10.5,560\nc,8.7,250\nb,6.3,\na,4.5,35\n",
+    )
+    .unwrap();
+    let out = mira(
+        &[
+            "eval",
+            "measure",
+            "--truth",
+            truth.to_str().unwrap(),
+            "--pred",
+            pred.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // differences 0.5, 0.3, 0.7, 0.5: bias 0.5, sd sqrt(0.08/3)
+    let d = &json["diameter_mm"];
+    let sd = (0.08f64 / 3.0).sqrt();
+    assert_eq!(d["pairs"], 4);
+    assert!((d["bias"]["value"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert!((d["sd"].as_f64().unwrap() - sd).abs() < 1e-12);
+    assert!((d["lower_limit"]["value"].as_f64().unwrap() - (0.5 - 1.96 * sd)).abs() < 1e-12);
+    assert!((d["upper_limit"]["value"].as_f64().unwrap() - (0.5 + 1.96 * sd)).abs() < 1e-12);
+    // the empty volume of b leaves it out: 5, -20, 40 → bias 25/3
+    let v = &json["volume_mm3"];
+    assert_eq!(v["pairs"], 3);
+    assert!((v["bias"]["value"].as_f64().unwrap() - 25.0 / 3.0).abs() < 1e-9);
+
+    std::fs::write(&pred, "id,diameter_mm\na,4.5\nb,6.3\nc,8.7\n").unwrap();
+    let out = mira(
+        &[
+            "eval",
+            "measure",
+            "--truth",
+            truth.to_str().unwrap(),
+            "--pred",
+            pred.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("truth.csv") && stderr.contains("'d'"),
+        "{stderr}"
+    );
+}
