@@ -7,7 +7,7 @@ export default defineConfig({
   build: {
     outDir: 'dist',
     target: 'es2022',
-    chunkSizeWarningLimit: 4096,
+    chunkSizeWarningLimit: 5000,
   },
   worker: {
     format: 'es',

@@ -4,7 +4,11 @@ import { api, ApiError, type Finding, type QcIssue, type Report, type SeriesInfo
 import { clear, da, h, pn, time } from './dom';
 import { t } from './i18n';
 import type { Session } from './session';
-import { PRESETS, Viewer, onImageLoadFailed, type ToolName } from './viewer';
+// the viewer (cornerstone3D, vtk.js: most of the bundle) is its own chunk, fetched when the
+// worklist shows (see worklist.ts), so that login and worklist load fast
+import type { ToolName, Viewer } from './viewer';
+
+const PRESET_NAMES = ['lung', 'mediastinum', 'bone'] as const;
 
 const REJECT_REASONS = ['vessel', 'scar', 'artefact', 'calcified granuloma', 'lymph node'];
 
@@ -34,8 +38,8 @@ export function renderStudy(main: HTMLElement, uid: string, session: Session): (
       toolButtons.set(tool, b);
       return b;
     })),
-    h('span.group', t('preset'), ...Object.keys(PRESETS).map((p) =>
-      h('button', { type: 'button', id: `preset-${p}`, onclick: () => viewer?.setPreset(p as keyof typeof PRESETS) }, t(`preset_${p}`)))),
+    h('span.group', t('preset'), ...PRESET_NAMES.map((p) =>
+      h('button', { type: 'button', id: `preset-${p}`, onclick: () => viewer?.setPreset(p) }, t(`preset_${p}`)))),
     h('button#viewer-reset', { type: 'button', onclick: () => viewer?.reset() }, t('reset')),
     h('label.check', h('input#toggle-overlays', { type: 'checkbox', checked: true, onchange: (e: Event) => viewer?.setOverlaysVisible((e.target as HTMLInputElement).checked) }), t('overlays')));
   toolButtons.get('wl')?.classList.add('active');
@@ -47,9 +51,7 @@ export function renderStudy(main: HTMLElement, uid: string, session: Session): (
     h('section.viewer-pane', toolbar, viewerHost, h('div.slider-row', h('span', t('slice')), slider, sliceLabel), viewerStatus),
     h('aside.side-pane', studyHeader, findingsPanel, reportPanel, notificationsPanel)));
 
-  const unsubscribeFailed = onImageLoadFailed((detail: any) => {
-    viewerStatus.textContent = `${t('viewer_error')}: ${detail?.error?.message ?? detail?.error ?? ''}`;
-  });
+  let unsubscribeFailed = () => {};
 
   // ---- loading -------------------------------------------------------------------------
 
@@ -107,7 +109,28 @@ export function renderStudy(main: HTMLElement, uid: string, session: Session): (
           h('strong', `${s.series_number ?? ''} ${s.modality ?? ''}`), ' ',
           s.series_description ?? '', h('span.muted', ` (${s.instance_count} ${t('images')})`))));
     }
-    if (!viewer && imageSeries().length) void showSeries(imageSeries()[0]);
+    if (!viewerPromise && imageSeries().length) void showSeries(imageSeries()[0]);
+  }
+
+  let viewerPromise: Promise<Viewer> | null = null;
+  function getViewer(): Promise<Viewer> {
+    viewerPromise ??= (async () => {
+      const module = await import('./viewer');
+      unsubscribeFailed = module.onImageLoadFailed((detail: any) => {
+        viewerStatus.textContent = `${t('viewer_error')}: ${detail?.error?.message ?? detail?.error ?? ''}`;
+      });
+      const v = new module.Viewer(viewerHost);
+      v.onSlice = (i, n) => {
+        slider.max = String(Math.max(0, n - 1));
+        slider.value = String(i);
+        sliceLabel.textContent = `${i + 1} / ${n}`;
+        viewerHost.setAttribute('data-slice', String(i));
+      };
+      await v.init();
+      viewer = v;
+      return v;
+    })();
+    return viewerPromise;
   }
 
   let loadToken = 0;
@@ -118,24 +141,16 @@ export function renderStudy(main: HTMLElement, uid: string, session: Session): (
     viewerStatus.textContent = t('loading');
     viewerHost.removeAttribute('data-first-image-ms');
     try {
-      if (!viewer) {
-        viewer = new Viewer(viewerHost);
-        viewer.onSlice = (i, n) => {
-          slider.max = String(Math.max(0, n - 1));
-          slider.value = String(i);
-          sliceLabel.textContent = `${i + 1} / ${n}`;
-          viewerHost.setAttribute('data-slice', String(i));
-        };
-        await viewer.init();
-      }
-      await viewer.loadSeries(uid, s, sop);
+      const v = await getViewer();
+      if (stopped) return;
+      await v.loadSeries(uid, s, sop);
       if (token !== loadToken || stopped) return;
       const m = performance.measure('mira:first-image', 'mira:series-click');
       viewerHost.setAttribute('data-first-image-ms', m.duration.toFixed(0));
       viewerHost.setAttribute('data-series', s.series_instance_uid);
       viewerStatus.textContent = '';
-      if (s.modality === 'CT') viewer.setPreset('lung');
-      viewer.setFindings(data?.findings ?? []);
+      if (s.modality === 'CT') v.setPreset('lung');
+      v.setFindings(data?.findings ?? []);
       drawSeries();
     } catch (e) {
       viewerStatus.textContent = `${t('viewer_error')}: ${(e as Error).message}`;
@@ -146,8 +161,9 @@ export function renderStudy(main: HTMLElement, uid: string, session: Session): (
     if (!f.image || !data) return;
     const s = data.series.find((x) => x.series_instance_uid === f.image!.series_instance_uid);
     if (!s) return;
-    if (viewer?.series !== s.series_instance_uid) await showSeries(s, f.image.sop_instance_uid);
-    await viewer?.goTo(f.image.sop_instance_uid, f.image.frame);
+    const v = await getViewer();
+    if (v.series !== s.series_instance_uid) await showSeries(s, f.image.sop_instance_uid);
+    await v.goTo(f.image.sop_instance_uid, f.image.frame);
   }
 
   // ---- findings ------------------------------------------------------------------------
@@ -517,7 +533,7 @@ export function renderStudy(main: HTMLElement, uid: string, session: Session): (
   return () => {
     stopped = true;
     unsubscribeFailed();
-    viewer?.destroy();
+    void viewerPromise?.then((v) => v.destroy()).catch(() => {});
     viewer = null;
     main.classList.remove('reading');
   };

@@ -208,7 +208,8 @@ export class Viewer {
     return true;
   }
 
-  setPreset(name: keyof typeof PRESETS): void {
+  setPreset(name: string): void {
+    if (!(name in PRESETS)) return;
     const { window: w, level: l } = PRESETS[name];
     this.viewport.setProperties({ voiRange: { lower: l - w / 2, upper: l + w / 2 } });
     this.viewport.render();

@@ -137,6 +137,8 @@ export function renderWorklist(main: HTMLElement, _session: Session): () => void
   }
 
   void load();
+  // fetch the viewer's code while the user picks a study
+  void import('./viewer').catch(() => {});
   // a live list: new uploads and finished analyses show up without a reload
   const timer = window.setInterval(() => void load(), 5000);
   return () => {
