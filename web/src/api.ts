@@ -129,8 +129,11 @@ export interface Report {
   updated_at: string | null;
   sr_sop_instance_uid: string | null;
   qc: ReportQc | null;
-  /** the addendum's text, when the server sends it apart from the document */
+  /** an addendum's text */
+  addendum_text?: string | null;
   text?: string;
+  /** the signer's display name */
+  signed_by_name?: string | null;
 }
 
 export interface Notification {

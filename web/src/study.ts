@@ -473,7 +473,7 @@ export function renderStudy(main: HTMLElement, uid: string, session: Session): (
     const exportLink = (what: 'sr' | 'fhir' | 'pdf') => h('a.export', { href: api.exportUrl(r.id, what), target: '_blank', id: `export-${what}`, download: what === 'sr' ? `report-${r.id}.dcm` : undefined }, t(`export_${what}`));
     const view = h('div.signed-report#signed-report', { 'data-report': r.id, 'data-state': r.state },
       h('div.signature', h('span.badge.signed', t('signed')), ' ',
-        h('span#signed-by', `${t('signed_by')}: ${r.signed_by ?? ''}`), ' · ',
+        h('span#signed-by', { 'data-user': r.signed_by ?? '' }, `${t('signed_by')}: ${r.signed_by_name ?? r.signed_by ?? ''}`), ' · ',
         h('span#signed-at', `${t('signed_at')}: ${time(r.signed_at)}`)),
       section(t('technique'), doc.technique, 'signed-technique'),
       section(t('findings_text'), doc.findings_text, 'signed-findings'),
@@ -485,8 +485,8 @@ export function renderStudy(main: HTMLElement, uid: string, session: Session): (
     for (const a of addenda) {
       view.append(h('div.addendum', { 'data-version': a.version },
         h('h4', `${t('addendum')} · ${t('version')} ${a.version}`),
-        h('p', a.text ?? a.document?.findings_text ?? ''),
-        h('div.muted', `${t('signed_by')}: ${a.signed_by ?? ''} · ${time(a.signed_at)}`)));
+        h('p.addendum-text', a.addendum_text ?? a.text ?? ''),
+        h('div.muted', `${t('signed_by')}: ${a.signed_by_name ?? a.signed_by ?? ''} · ${time(a.signed_at)}`)));
     }
     if (canSign) {
       const text = h('textarea#addendum-text', { rows: 3, placeholder: t('addendum_text') });
