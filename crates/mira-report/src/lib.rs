@@ -4,15 +4,58 @@
 //! [`Finding`]s with a [`Decision`]; only accepted, edited and physician-added findings enter a
 //! report, and only a [`Signature`] of a physician makes it final. This crate knows nothing of
 //! HTTP or storage: the reading workflow (`mira-reading`) persists reports and decisions, the
-//! web layer serves them.
+//! web layer serves them. Every function here is pure, except that [`pdf`] reads a font file
+//! and nothing is logged (reports carry patient data).
 //!
-//! | item | what |
+//! | module / item | what |
 //! |---|---|
 //! | [`ReportDocument`] | the report: header, technique, findings, impression, structured parts |
 //! | [`Finding`] | one finding, AI or physician, with measurements, location and decision |
-//! | [`prefill`] | a template's draft from the reviewed findings |
-//! | [`qc::check`] | report QC (completeness, consistency, Lung-RADS, critical values, timeliness) |
-//! | exports | DICOM SR, FHIR R4 (DiagnosticReport + ImagingStudy), PDF |
+//! | [`templates`] | [`prefill`]: a template's draft (LDCT Lung-RADS, DR screening, General) from the reviewed findings; [`template_for`] |
+//! | [`qc`] | [`qc::check`]: report QC (completeness, sex, laterality, normal-vs-findings, Lung-RADS, DR, critical values, timeliness) |
+//! | [`fhir`] | [`fhir::bundle`]: a FHIR R4 collection Bundle of DiagnosticReport, ImagingStudy and Patient |
+//! | [`pdf`] | [`pdf::render`]: an A4 PDF with a subset CJK font |
+//! | [`sr`] | [`sr::signed_report_sr`]: a signed TID 1500 DICOM SR through `mira-sr` |
+//! | [`error`] | [`ReportError`], the exports' errors (QC reports issues, never errors) |
+//!
+//! ```
+//! use mira_report::qc::{self, QcContext};
+//! use mira_report::{Language, ReportHeader, Template, prefill};
+//!
+//! let header = ReportHeader {
+//!     patient_name: Some("Zhang^San=张^三".into()),
+//!     patient_id: Some("P1".into()),
+//!     patient_sex: Some("M".into()),
+//!     accession_number: Some("A1".into()),
+//!     study_instance_uid: "1.2.3".into(),
+//!     study_date: Some("20261120".into()),
+//!     modalities: vec!["CT".into()],
+//!     study_description: Some("低剂量胸部CT".into()),
+//!     ..ReportHeader::default()
+//! };
+//! // no nodules: Lung-RADS 1, annual screening
+//! let draft = prefill(Template::LdctLungRads, Language::ZhCn, &header, &[]);
+//! assert_eq!(draft.lung_rads.as_deref(), Some("1"));
+//! assert!(qc::check(&draft, &QcContext::default()).passed);
+//!
+//! let mut wrong = draft.clone();
+//! wrong.lung_rads = Some("3".into());
+//! let result = qc::check(&wrong, &QcContext::default());
+//! assert_eq!(result.codes(), ["lung-rads.mismatch"]);
+//! ```
+
+pub mod error;
+pub mod fhir;
+pub mod pdf;
+pub mod qc;
+pub mod sr;
+pub mod templates;
+
+#[cfg(test)]
+pub(crate) mod test_support;
+
+pub use error::ReportError;
+pub use templates::{prefill, template_for};
 
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +156,9 @@ pub enum Decision {
     Accepted,
     /// Accepted with changed values (the finding carries the edited values).
     Edited,
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
     /// Added by the physician.
     Added,
 }
