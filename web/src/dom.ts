@@ -18,8 +18,8 @@ export function h<S extends string>(
   attrs?: Attrs | Child | Child[],
   ...children: (Child | Child[])[]
 ): ElementOf<S> {
-  const [tagAndId, ...classes] = spec.split('.');
-  const [tag, id] = tagAndId.split('#');
+  const id = spec.match(/#([^.#]+)/)?.[1];
+  const [tag, ...classes] = spec.replace(/#[^.#]+/, '').split('.');
   const el = document.createElement(tag) as ElementOf<S>;
   if (id) el.id = id;
   if (classes.length) el.className = classes.join(' ');

@@ -75,7 +75,7 @@ export class Viewer {
   readonly element: HTMLDivElement;
   private readonly canvasHost: HTMLDivElement;
   private readonly svg: SVGSVGElement;
-  private readonly engine: RenderingEngine;
+  private engine!: RenderingEngine;
   private readonly viewportId: string;
   private readonly toolGroupId: string;
   private slices: Slice[] = [];
@@ -97,12 +97,15 @@ export class Viewer {
     this.element = h('div.viewer-stage#viewer-stage', this.canvasHost);
     this.element.append(this.svg);
     container.append(this.element);
-    this.engine = new RenderingEngine(`mira-re-${id}`);
+    this.engineId = `mira-re-${id}`;
   }
+
+  private readonly engineId: string;
 
   /** Sets up cornerstone (once per page) and the viewport and its tools. */
   async init(): Promise<void> {
     await ensureInit();
+    this.engine = new RenderingEngine(this.engineId);
     this.engine.enableElement({
       viewportId: this.viewportId,
       type: csEnums.ViewportType.STACK,
@@ -333,7 +336,7 @@ export class Viewer {
       /* not enabled */
     }
     ToolGroupManager.destroyToolGroup(this.toolGroupId);
-    this.engine.destroy();
+    this.engine?.destroy();
   }
 }
 
