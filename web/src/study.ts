@@ -52,6 +52,16 @@ export function renderStudy(main: HTMLElement, uid: string, session: Session): (
     h('aside.side-pane', studyHeader, findingsPanel, reportPanel, notificationsPanel)));
 
   let unsubscribeFailed = () => {};
+  // arrow keys and page up/down scroll the stack (not while typing)
+  const onKey = (e: KeyboardEvent) => {
+    const target = e.target as HTMLElement | null;
+    if (!viewer || (target && /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    const step = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, PageDown: 10, PageUp: -10 }[e.key];
+    if (step === undefined) return;
+    e.preventDefault();
+    void viewer.goToIndex(viewer.index() + step);
+  };
+  window.addEventListener('keydown', onKey);
 
   // ---- loading -------------------------------------------------------------------------
 
@@ -532,6 +542,7 @@ export function renderStudy(main: HTMLElement, uid: string, session: Session): (
   void load(true);
   return () => {
     stopped = true;
+    window.removeEventListener('keydown', onKey);
     unsubscribeFailed();
     void viewerPromise?.then((v) => v.destroy()).catch(() => {});
     viewer = null;
