@@ -62,9 +62,15 @@ const context = await chromium.launchPersistentContext(userDataDir, {
 context.setDefaultTimeout(30_000);
 const page = context.pages()[0] ?? (await context.newPage());
 const consoleErrors = [];
-page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+const noteError = (text) => {
+  if (!consoleErrors.includes(text)) consoleErrors.push(text);
+};
+page.on('pageerror', (e) => noteError(`pageerror: ${e.message}`));
 page.on('console', (m) => {
-  if (m.type() === 'error') consoleErrors.push(`console: ${m.text()}`);
+  if (m.type() === 'error') noteError(`console: ${m.text()} (${m.location()?.url ?? ''})`);
+});
+page.on('response', (r) => {
+  if (r.status() >= 400 && r.status() !== 401) noteError(`HTTP ${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
 });
 
 async function shot(name, locator) {
