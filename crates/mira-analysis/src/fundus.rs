@@ -74,10 +74,15 @@ impl Analyzer for FundusAnalyzer {
 
     fn run(&self, input: &AnalysisInput) -> Result<AnalysisOutput, AnalyzerError> {
         let mut reports = Vec::new();
+        // the SOP Instance UID of each report, in the same order, for the reading workflow
+        let mut instances = Vec::new();
         let mut refused = Vec::new();
         for file in &input.files {
             match self.analyzer.analyze_path(&file.path) {
-                Ok(report) => reports.push(report),
+                Ok(report) => {
+                    reports.push(report);
+                    instances.push(file.sop_instance_uid.clone());
+                }
                 // one unreadable photograph does not sink the others; it is said
                 Err(e) => refused.push(e.to_string()),
             }
@@ -118,6 +123,7 @@ impl Analyzer for FundusAnalyzer {
             result: serde_json::json!({
                 "patients": patients,
                 "images": reports,
+                "instances": instances,
                 "refused": refused,
             }),
             flags,

@@ -13,6 +13,8 @@
 //! - [`gate`] and [`catalogue`]: the model catalogue (model versions, their evaluation runs,
 //!   deployment state) and the deployment gate: thresholds per intended use, as TOML.
 //! - [`run`]: a mira-models model run over a dataset of images.
+//! - [`monitoring`]: post-deployment monitoring: physicians' acceptance, edits and
+//!   rejections of a deployed model's findings per version and site, with drift alerts.
 //!
 //! # Invariants
 //!
@@ -29,6 +31,7 @@ pub mod error;
 pub mod froc;
 pub mod gate;
 pub mod measure;
+pub mod monitoring;
 pub mod report;
 pub mod run;
 pub mod stats;

@@ -105,6 +105,17 @@ pub fn requirement(method: &Method, path: &str) -> Requirement {
     if path.starts_with("/api/analysis/") {
         return Requirement::Permission(ReadAnalysis);
     }
+    if let Some(rest) = path.strip_prefix("/api/reading/") {
+        // reading: the worklist and studies for those who see AI results; every change
+        // (decisions, reports, signatures, notifications) for physicians who sign
+        return if rest == "agreement" || rest == "indicators" {
+            Requirement::Permission(ReadQc)
+        } else if method == Method::GET {
+            Requirement::Permission(ReadAnalysis)
+        } else {
+            Requirement::Permission(Sign)
+        };
+    }
     if path.starts_with("/api/admin/") {
         return Requirement::Permission(ManageAccess);
     }

@@ -1,5 +1,5 @@
 //! mira's HTTP edge: DICOMweb (PS3.18) under `/dicom-web`, liveness, readiness and Prometheus
-//! metrics. The REST API and the web UI will live here too.
+//! metrics, mira's REST API (QC, analysis, reading, administration, datasets, models).
 //!
 //! | Path | Answers |
 //! |---|---|
@@ -16,7 +16,7 @@
 //! | `GET …/thumbnail` (study, series, instance, frame) | a small rendered image (`viewport`, default 128×128) |
 //! | `GET /api/qc/...` | QC indicators and study results (`qc_api`) |
 //! | `GET /api/analysis/...` | AI results of a study and the analysis job queue (`analysis_api`) |
-//!
+//! | `/api/reading/...` | the worklist, decisions on AI findings, reports, signing, exports, agreement (`reading_api`) |
 //! | `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me` | sessions (`auth`) |
 //! | `/api/admin/...` | users, sites and AE titles (`admin_api`) |
 //! | `/api/datasets/...` | dataset release: request, decision, export, download, feedback (`datasets_api`) |
@@ -57,6 +57,7 @@ pub mod auth;
 mod datasets_api;
 mod models_page;
 mod qc_api;
+mod reading_api;
 pub mod tls;
 pub mod ui;
 pub use analysis_api::analysis_routes;
@@ -78,6 +79,12 @@ pub struct WebState {
     pub audit: Option<mira_audit::AuditSink>,
     /// Dataset release: the de-identification key (if any) and where exports go.
     pub datasets: Option<(Option<mira_deid::DeidKey>, std::path::PathBuf)>,
+    /// The reading workflow's settings (language, report time limits) and when agreement
+    /// drifts.
+    pub reading: (
+        mira_reading::ReadingSettings,
+        mira_eval::monitoring::DriftSettings,
+    ),
 }
 
 impl WebState {
@@ -89,6 +96,7 @@ impl WebState {
             directory: None,
             audit: None,
             datasets: None,
+            reading: Default::default(),
         }
     }
 
@@ -99,6 +107,16 @@ impl WebState {
         export_dir: std::path::PathBuf,
     ) -> Self {
         self.datasets = Some((key, export_dir));
+        self
+    }
+
+    /// The same state with these reading settings.
+    pub fn with_reading(
+        mut self,
+        settings: mira_reading::ReadingSettings,
+        drift: mira_eval::monitoring::DriftSettings,
+    ) -> Self {
+        self.reading = (settings, drift);
         self
     }
 
@@ -232,6 +250,16 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
     let models = models_page::models_routes(mira_eval::catalogue::ModelCatalogue::new(
         state.ingest.archive().catalogue.pool().clone(),
     ));
+    let reading = reading_api::reading_routes(reading_api::ReadingState {
+        reading: mira_reading::Reading::new(
+            state.ingest.archive().catalogue.pool().clone(),
+            state.reading.0.clone(),
+        ),
+        ingest: state.ingest.clone(),
+        directory: state.directory.clone(),
+        audit: state.audit.clone(),
+        drift: state.reading.1,
+    });
     let ui = ui::ui_dir(state.config.ui_dir.as_deref());
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -246,6 +274,7 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         .merge(admin)
         .merge(datasets)
         .merge(models)
+        .merge(reading)
         // after every route set is merged, so that none escapes it
         .layer(axum::middleware::from_fn_with_state(
             state,

@@ -28,6 +28,32 @@ pub struct Config {
     pub analysis: mira_analysis::AnalysisSettings,
     /// Dataset release (`[datasets]`).
     pub datasets: DatasetSettings,
+    /// The reading workflow (`[reading]`).
+    pub reading: ReadingConfig,
+}
+
+/// `[reading]`: the reading workflow.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadingConfig {
+    /// Language of pre-filled reports and finding labels: `zh-CN` (default) or `en`.
+    pub language: mira_report::Language,
+    /// Report time limits in minutes (`[reading.turnaround] emergency_minutes,
+    /// radiograph_minutes, ct_mr_minutes, other_minutes`; clinical-rules §4.3 defaults).
+    pub turnaround: mira_report::qc::TurnaroundLimits,
+    /// When physicians' rejections of a model's findings count as drift
+    /// (`[reading.drift] margin, z, min_reviewed`).
+    pub drift: mira_eval::monitoring::DriftSettings,
+}
+
+impl ReadingConfig {
+    /// The reading workflow's settings.
+    pub fn settings(&self) -> mira_reading::ReadingSettings {
+        mira_reading::ReadingSettings {
+            language: self.language,
+            turnaround: self.turnaround,
+        }
+    }
 }
 
 /// `[datasets]`: de-identified exports for research.
@@ -84,6 +110,7 @@ impl Default for Config {
             qc: Default::default(),
             analysis: Default::default(),
             datasets: Default::default(),
+            reading: Default::default(),
         }
     }
 }

@@ -188,10 +188,25 @@ async fn run_report(config: Config, args: ReportArgs) -> anyhow::Result<ExitCode
     let indicators = QcStore::new(catalogue.pool().clone())
         .indicators(&args.from, &args.to, group_by)
         .await?;
+    // report indicators (clinical-rules §4.2–4.4) by the site that sent the study
+    let reports = mira_reading::Reading::new(catalogue.pool().clone(), config.reading.settings())
+        .report_indicators(
+            Some(&args.from),
+            Some(&args.to),
+            &mira_store::SiteFilter::All,
+        )
+        .await?;
     let mut out = std::io::stdout().lock();
     match args.format {
-        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&indicators)?)?,
-        ReportFormat::Csv => write_csv(&mut out, &indicators)?,
+        ReportFormat::Json => {
+            let mut json = serde_json::to_value(&indicators)?;
+            json["reports"] = serde_json::to_value(&reports)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?
+        }
+        ReportFormat::Csv => {
+            write_csv(&mut out, &indicators)?;
+            write_report_csv(&mut out, &args, &reports)?;
+        }
         ReportFormat::Table => {
             let rows: Vec<Vec<String>> = indicators
                 .groups
@@ -221,10 +236,75 @@ async fn run_report(config: Config, args: ReportArgs) -> anyhow::Result<ExitCode
                 ],
                 &rows,
             )?;
+            if !reports.is_empty() {
+                writeln!(out)?;
+                let rows: Vec<Vec<String>> = reports
+                    .iter()
+                    .map(|r| {
+                        let rate = |n: i64, d: i64| pct((d > 0).then(|| n as f64 / d as f64));
+                        vec![
+                            r.site.clone().unwrap_or_else(|| "-".into()),
+                            r.signed.to_string(),
+                            rate(r.within_turnaround, r.signed),
+                            r.median_turnaround_minutes
+                                .map_or("-".into(), |m| format!("{m:.0} min")),
+                            rate(r.qc_clean, r.signed),
+                            format!("{}/{}", r.critical_notified, r.critical),
+                            rate(r.positive, r.signed),
+                            r.amended.to_string(),
+                        ]
+                    })
+                    .collect();
+                write_table(
+                    &mut out,
+                    &[
+                        "SITE",
+                        "REPORTS",
+                        "ON TIME",
+                        "MEDIAN TAT",
+                        "QC CLEAN",
+                        "CRITICAL NOTIFIED",
+                        "POSITIVE",
+                        "AMENDED",
+                    ],
+                    &rows,
+                )?;
+            }
         }
     }
     catalogue.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Report indicators as CSV rows in the same shape: `report_on_time`, `report_qc_clean`,
+/// `report_critical_notified`, `report_positive`, `report_amended`.
+fn write_report_csv(
+    out: &mut impl Write,
+    args: &ReportArgs,
+    reports: &[mira_reading::ReportIndicators],
+) -> std::io::Result<()> {
+    for r in reports {
+        let site = r.site.clone().unwrap_or_default();
+        for (name, n, d) in [
+            ("report_on_time", r.within_turnaround, r.signed),
+            ("report_qc_clean", r.qc_clean, r.signed),
+            ("report_critical_notified", r.critical_notified, r.critical),
+            ("report_positive", r.positive, r.signed),
+            ("report_amended", r.amended, r.signed),
+        ] {
+            let rate = if d > 0 {
+                (n as f64 / d as f64).to_string()
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "{},{},site,{site},{name},{n},{d},{rate}",
+                args.from, args.to
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn pct(rate: Option<f64>) -> String {

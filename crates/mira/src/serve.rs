@@ -110,6 +110,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     )
     .with_access(directory)
     .with_audit(audit)
+    .with_reading(config.reading.settings(), config.reading.drift)
     .with_datasets(
         deid_key,
         config
