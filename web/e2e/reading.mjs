@@ -185,7 +185,9 @@ try {
 
   // the draft report, pre-filled from the reviewed findings
   await page.click('#create-report');
-  await page.locator('#report-form').waitFor();
+  await page.locator('#report-form').waitFor().catch(async () => {
+    fail(`no draft report: ${await page.innerText('#report-panel')}`);
+  });
   const reportId = await page.getAttribute('#report-form', 'data-report');
   summary.report_id = Number(reportId);
   for (const [id, text] of [
@@ -197,7 +199,11 @@ try {
     if (!(await page.inputValue(id)).trim()) await page.fill(id, text);
   }
   await page.click('#report-save');
-  await page.locator('#report-saved:not(:empty)').waitFor();
+  const saved = await Promise.race([
+    page.locator('#report-saved:not(:empty)').waitFor().then(() => 'saved'),
+    page.locator('#report-error:not(:empty)').waitFor().then(() => 'error'),
+  ]);
+  if (saved !== 'saved') fail(`saving the draft failed: ${await page.innerText('#report-error')}`);
   const qcIssues = await page.locator('#report-qc li').allInnerTexts();
   log(`draft report ${reportId}; QC: ${qcIssues.length ? qcIssues.join(' | ') : 'passed'}`);
 
