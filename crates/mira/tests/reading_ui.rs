@@ -102,6 +102,13 @@ fn write_ct(dir: &Path) -> Option<Vec<PathBuf>> {
         "(0010,0010)=PHANTOM^READING",
         "-i",
         "(0010,0040)=F",
+        // a report's header needs the exam number and date (report QC refuses to sign without)
+        "-i",
+        "(0008,0050)=E2E0007",
+        "-i",
+        "(0008,0020)=20261203",
+        "-i",
+        "(0008,0030)=093000",
         "-i",
         "(0020,0011)=2",
     ];
