@@ -121,7 +121,7 @@ export function renderWorklist(main: HTMLElement, _session: Session): () => void
       class: s.urgent ? 'urgent' : '',
       onclick: () => navigate(`#/study/${encodeURIComponent(s.study_instance_uid)}`),
     },
-    h('td', h(`span.badge.${s.urgent || s.priority === 'urgent' ? 'urgent' : 'routine'}`, t(`priority_${s.urgent ? 'urgent' : s.priority || 'routine'}`))),
+    h('td', h(`span.badge.${s.urgent || s.priority !== 'routine' ? 'urgent' : 'routine'}`, t(`priority_${s.priority && s.priority !== 'routine' ? s.priority : s.urgent ? 'urgent' : 'routine'}`))),
     h('td', s.site?.name ?? s.site?.code ?? ''),
     h('td', h('div', pn(s.patient_name)), h('div.muted', [s.patient_id, s.patient_sex].filter(Boolean).join(' · '))),
     h('td', s.modalities.join(', ')),
