@@ -80,6 +80,10 @@ pub fn requirement(method: &Method, path: &str) -> Requirement {
     if path == "/healthz" || path == "/readyz" || path == "/api/auth/login" {
         return Requirement::Public;
     }
+    // the web UI's own files: no patient data, and the login page is among them
+    if crate::ui::is_ui_asset(path) {
+        return Requirement::Public;
+    }
     if let Some(rest) = path.strip_prefix("/dicom-web") {
         if method == Method::POST {
             return Requirement::Permission(Store);

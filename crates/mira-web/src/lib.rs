@@ -20,8 +20,9 @@
 //! | `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me` | sessions (`auth`) |
 //! | `/api/admin/...` | users, sites and AE titles (`admin_api`) |
 //! | `/api/datasets/...` | dataset release: request, decision, export, download, feedback (`datasets_api`) |
+//! | `GET /`, `/assets/...` | the web UI (`ui`), from `[http] ui_dir` when it was built |
 //!
-//! Every path but `/healthz`, `/readyz` and the login needs a token (`auth`): `401` without
+//! Every path but `/healthz`, `/readyz`, the login and the web UI's files needs a token (`auth`): `401` without
 //! one, `403` when the caller's roles lack the permission the path needs, and every query and
 //! retrieve reaches only the studies of the caller's sites.
 //!
@@ -58,6 +59,7 @@ mod models_page;
 mod qc_api;
 mod reading_api;
 pub mod tls;
+pub mod ui;
 pub use analysis_api::analysis_routes;
 pub use dicomweb::DicomWebConfig;
 pub use problem::Problem;
@@ -139,6 +141,8 @@ pub struct WebConfig {
     pub cors: CorsConfig,
     /// DICOMweb options.
     pub dicomweb: DicomWebConfig,
+    /// The built web UI (`web/dist`); `None`: no UI, API only.
+    pub ui_dir: Option<std::path::PathBuf>,
 }
 
 /// Cross-Origin Resource Sharing, so that a browser viewer served from another origin (OHIF,
@@ -256,13 +260,14 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         audit: state.audit.clone(),
         drift: state.reading.1,
     });
+    let ui = ui::ui_dir(state.config.ui_dir.as_deref());
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .merge(dicomweb::routes())
         .merge(auth::auth_routes())
-        .fallback(not_found)
+        .fallback(move |request: axum::extract::Request| ui::fallback(ui.clone(), request))
         .with_state(state.clone())
         .merge(qc)
         .merge(analysis)
@@ -279,11 +284,6 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
         Some(layer) => app.layer(layer),
         None => app,
     })
-}
-
-async fn not_found() -> Response {
-    // the path is not echoed: it may carry UIDs, which stay out of logs
-    Problem::not_found("no resource at this path").into_response()
 }
 
 async fn ready(State(state): State<WebState>) -> Response {

@@ -95,6 +95,9 @@ pub struct HttpConfig {
     /// HTTPS (`[http.tls] cert_file, key_file`): absent, plain HTTP (behind a TLS proxy, or
     /// on loopback only).
     pub tls: Option<mira_access::TlsFiles>,
+    /// The built web UI (`npm run build` in `web/`), served at `/`; relative to the working
+    /// directory. Empty: no UI.
+    pub ui_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -129,6 +132,7 @@ impl Default for HttpConfig {
             cors: mira_web::CorsConfig::default(),
             dicomweb: mira_web::DicomWebConfig::default(),
             tls: None,
+            ui_dir: PathBuf::from("web/dist"),
         }
     }
 }

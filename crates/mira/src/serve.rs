@@ -104,6 +104,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
         mira_web::WebConfig {
             cors: config.http.cors.clone(),
             dicomweb: config.http.dicomweb.clone(),
+            // an empty ui_dir turns the web UI off
+            ui_dir: Some(config.http.ui_dir.clone()).filter(|d| !d.as_os_str().is_empty()),
         },
     )
     .with_access(directory)
