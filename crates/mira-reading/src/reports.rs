@@ -211,6 +211,20 @@ impl Reading {
         if let Some(id) = existing {
             return self.report(id, sites).await;
         }
+        // the report describes the images acquired, not what mira derived (AI SR, signed SR)
+        let derived: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT se.series_instance_uid FROM series se \
+             JOIN studies s ON s.id = se.study_pk JOIN instances i ON i.series_pk = se.id \
+             WHERE s.study_instance_uid = ? \
+             AND (i.received_from LIKE 'analysis:%' OR i.received_from LIKE 'reading:%')",
+        )
+        .bind(study_uid)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut header = header;
+        header
+            .series
+            .retain(|s| !derived.contains(&s.series_instance_uid));
         let findings = self.kept_findings(study_uid).await?;
         let all = self.findings(study_uid).await?;
         let template = template.unwrap_or_else(|| choose_template(&header, &all));

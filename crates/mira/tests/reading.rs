@@ -320,6 +320,20 @@ fn a_radiologist_reviews_ai_findings_and_signs_a_report_the_technologist_cannot(
         kept.contains(&edited) && !kept.contains(&rejected),
         "{kept:?}"
     );
+    // the header lists the acquired series only, not the AI's SR
+    let series: Vec<&str> = report["document"]["header"]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["series_instance_uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(series, [SERIES]);
+    assert!(
+        !report["document"]["technique"]
+            .as_str()
+            .unwrap()
+            .contains("SR")
+    );
     let id = report["id"].as_i64().unwrap();
     // the same draft again, not a second one
     let again = rad.ok(
