@@ -13,7 +13,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Server;
-use mira_lung::phantom::{self, PhantomSpec, PlantedKind, PlantedNodule};
 use serde_json::Value;
 
 const STUDY: &str = "2.25.77001";
@@ -84,52 +83,23 @@ fn a_chest_ct_is_analysed_for_lung_nodules_and_gets_a_valid_sr() {
     };
     let dir = tempfile::tempdir().unwrap();
     let series_dir = dir.path().join("ct");
-    let lung_x = 0.21 * 256.0 * 0.7;
-    let planted = vec![
-        PlantedNodule {
-            centre_mm: [-lung_x - 3.0, -5.0, 0.0],
-            diameter_mm: 9.0,
-            kind: PlantedKind::Solid,
-            on_vessel: false,
-        },
-        PlantedNodule {
-            centre_mm: [lung_x + 3.0, 10.0, 8.0],
-            diameter_mm: 7.0,
-            kind: PlantedKind::Solid,
-            on_vessel: false,
-        },
-    ];
-    let generated = phantom::generate(&PhantomSpec {
-        seed: 5,
-        dims: [256, 256, 48],
-        pixel_mm: 0.7,
-        slice_mm: 1.25,
-        noise_hu: 30.0,
-        vessel_generations: 6,
-        nodules: planted,
-    });
-    phantom::write_series(&generated.volume, &series_dir, STUDY, SERIES, "PHANTOM-1").unwrap();
     // what a CT console writes and the phantom writer leaves out
-    let files: Vec<String> = common::list_files(&series_dir)
-        .iter()
-        .map(|p| p.to_str().unwrap().to_string())
-        .collect();
-    let mut args: Vec<&str> = vec![
-        "-nb",
-        "-i",
-        "(0018,0015)=CHEST",
-        "-i",
-        "(0008,103E)=LDCT chest",
-        "-i",
-        "(0010,0010)=PHANTOM^LUNG",
-        "-i",
-        "(0020,0011)=2",
-    ];
-    args.extend(files.iter().map(String::as_str));
-    let Some(out) = common::run_dcmtk("dcmodify", &args) else {
+    if common::chest_ct_phantom(
+        &series_dir,
+        STUDY,
+        SERIES,
+        "PHANTOM-1",
+        &[
+            ("(0018,0015)", "CHEST"),
+            ("(0008,103E)", "LDCT chest"),
+            ("(0010,0010)", "PHANTOM^LUNG"),
+            ("(0020,0011)", "2"),
+        ],
+    )
+    .is_none()
+    {
         return;
-    };
-    out.assert_success();
+    }
 
     let server = Server::start(&settle_env());
     let Some(out) = common::run_dcmtk(
@@ -152,7 +122,7 @@ fn a_chest_ct_is_analysed_for_lung_nodules_and_gets_a_valid_sr() {
     assert_eq!(job["subject_uid"], SERIES);
     let report = &job["result"];
     let nodules = report["nodules"].as_array().unwrap();
-    for (planted, expected) in [([-lung_x - 3.0, -5.0], 9.0), ([lung_x + 3.0, 10.0], 7.0)] {
+    for (planted, expected) in common::CHEST_PHANTOM_NODULES {
         let found = nodules.iter().find(|n| {
             let c = &n["centre_mm"];
             (c[0].as_f64().unwrap() - planted[0]).abs() < 5.0

@@ -12,7 +12,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{HttpResponse, Server, http};
-use mira_lung::phantom::{self, PhantomSpec, PlantedKind, PlantedNodule};
 use serde_json::{Value, json};
 
 const STUDY: &str = "2.25.77101";
@@ -81,56 +80,25 @@ fn access_file() -> String {
         .to_string()
 }
 
-/// A chest CT phantom with two solid nodules, as a CT console would label it.
-fn write_chest_ct(dir: &std::path::Path) -> Option<()> {
-    let lung_x = 0.21 * 256.0 * 0.7;
-    let nodule = |x: f64, y: f64, z: f64, d: f64| PlantedNodule {
-        centre_mm: [x, y, z],
-        diameter_mm: d,
-        kind: PlantedKind::Solid,
-        on_vessel: false,
-    };
-    let generated = phantom::generate(&PhantomSpec {
-        seed: 5,
-        dims: [256, 256, 48],
-        pixel_mm: 0.7,
-        slice_mm: 1.25,
-        noise_hu: 30.0,
-        vessel_generations: 6,
-        nodules: vec![
-            nodule(-lung_x - 3.0, -5.0, 0.0, 9.0),
-            nodule(lung_x + 3.0, 10.0, 8.0, 7.0),
+/// The chest CT phantom with two solid nodules, as a CT console would label it.
+fn write_chest_ct(dir: &std::path::Path) -> Option<Vec<std::path::PathBuf>> {
+    common::chest_ct_phantom(
+        dir,
+        STUDY,
+        SERIES,
+        "PHANTOM-READ",
+        &[
+            ("(0018,0015)", "CHEST"),
+            ("(0008,103E)", "LDCT chest"),
+            ("(0008,1030)", "Low-dose chest CT"),
+            ("(0010,0010)", "READING^TEST"),
+            ("(0010,0040)", "M"),
+            ("(0008,0050)", "ACC77101"),
+            ("(0008,0020)", "20261201"),
+            ("(0008,0030)", "093000"),
+            ("(0020,0011)", "2"),
         ],
-    });
-    phantom::write_series(&generated.volume, dir, STUDY, SERIES, "PHANTOM-READ").unwrap();
-    let files: Vec<String> = common::list_files(dir)
-        .iter()
-        .map(|p| p.to_str().unwrap().to_string())
-        .collect();
-    let mut args: Vec<&str> = vec![
-        "-nb",
-        "-i",
-        "(0018,0015)=CHEST",
-        "-i",
-        "(0008,103E)=LDCT chest",
-        "-i",
-        "(0008,1030)=Low-dose chest CT",
-        "-i",
-        "(0010,0010)=READING^TEST",
-        "-i",
-        "(0010,0040)=M",
-        "-i",
-        "(0008,0050)=ACC77101",
-        "-i",
-        "(0008,0020)=20261201",
-        "-i",
-        "(0008,0030)=093000",
-        "-i",
-        "(0020,0011)=2",
-    ];
-    args.extend(files.iter().map(String::as_str));
-    common::run_dcmtk("dcmodify", &args)?.assert_success();
-    Some(())
+    )
 }
 
 fn wait_for_ai(client: &Client) -> Value {

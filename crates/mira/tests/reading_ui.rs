@@ -19,7 +19,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::Server;
-use mira_lung::phantom::{self, PhantomSpec, PlantedKind, PlantedNodule};
 
 const STUDY: &str = "2.25.77007";
 const SERIES: &str = "2.25.77007.1";
@@ -59,62 +58,26 @@ fn built_ui() -> Option<PathBuf> {
     Some(web)
 }
 
-/// The chest CT the lung analyzer finds two nodules in (as in tests/analysis.rs), 48 slices.
+/// The chest CT the lung analyzer finds two nodules in (as in tests/analysis.rs), 48 slices;
+/// a report's header needs the exam number and date (report QC refuses to sign without).
 fn write_ct(dir: &Path) -> Option<Vec<PathBuf>> {
-    let lung_x = 0.21 * 256.0 * 0.7;
-    let generated = phantom::generate(&PhantomSpec {
-        seed: 5,
-        dims: [256, 256, 48],
-        pixel_mm: 0.7,
-        slice_mm: 1.25,
-        noise_hu: 30.0,
-        vessel_generations: 6,
-        nodules: vec![
-            PlantedNodule {
-                centre_mm: [-lung_x - 3.0, -5.0, 0.0],
-                diameter_mm: 9.0,
-                kind: PlantedKind::Solid,
-                on_vessel: false,
-            },
-            PlantedNodule {
-                centre_mm: [lung_x + 3.0, 10.0, 8.0],
-                diameter_mm: 7.0,
-                kind: PlantedKind::Solid,
-                on_vessel: false,
-            },
+    common::chest_ct_phantom(
+        dir,
+        STUDY,
+        SERIES,
+        "PHANTOM-UI",
+        &[
+            ("(0018,0015)", "CHEST"),
+            ("(0008,103E)", "LDCT chest"),
+            ("(0008,1030)", "Low-dose chest CT"),
+            ("(0010,0010)", "PHANTOM^READING"),
+            ("(0010,0040)", "F"),
+            ("(0008,0050)", "E2E0007"),
+            ("(0008,0020)", "20261203"),
+            ("(0008,0030)", "093000"),
+            ("(0020,0011)", "2"),
         ],
-    });
-    phantom::write_series(&generated.volume, dir, STUDY, SERIES, "PHANTOM-UI").unwrap();
-    let files: Vec<PathBuf> = common::list_files(dir);
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| p.to_str().unwrap().to_string())
-        .collect();
-    let mut args: Vec<&str> = vec![
-        "-nb",
-        "-i",
-        "(0018,0015)=CHEST",
-        "-i",
-        "(0008,103E)=LDCT chest",
-        "-i",
-        "(0008,1030)=Low-dose chest CT",
-        "-i",
-        "(0010,0010)=PHANTOM^READING",
-        "-i",
-        "(0010,0040)=F",
-        // a report's header needs the exam number and date (report QC refuses to sign without)
-        "-i",
-        "(0008,0050)=E2E0007",
-        "-i",
-        "(0008,0020)=20261203",
-        "-i",
-        "(0008,0030)=093000",
-        "-i",
-        "(0020,0011)=2",
-    ];
-    args.extend(names.iter().map(String::as_str));
-    common::run_dcmtk("dcmodify", &args)?.assert_success();
-    Some(files)
+    )
 }
 
 /// A community centre whose technologist uploads, and a radiologist of the region who reads it.

@@ -1340,3 +1340,58 @@ pub fn dicomweb_client_python() -> Option<PathBuf> {
         skip("python3 cannot import dicomweb_client (pip install dicomweb-client)")
     }
 }
+
+/// How far from the midline the chest phantom's lungs are centred, mm (its nodules sit
+/// 3 mm beyond): a test that checks where a nodule was found uses it.
+pub const CHEST_PHANTOM_LUNG_X: f64 = 0.21 * 256.0 * 0.7;
+
+/// Where [`chest_ct_phantom`] plants its two solid nodules: (x, y) in mm and the diameter.
+pub const CHEST_PHANTOM_NODULES: [([f64; 2], f64); 2] = [
+    ([-CHEST_PHANTOM_LUNG_X - 3.0, -5.0], 9.0),
+    ([CHEST_PHANTOM_LUNG_X + 3.0, 10.0], 7.0),
+];
+
+/// A chest CT the lung analyzer finds two solid nodules in (mira-lung's phantom: 48 slices of
+/// 256², 1.25 mm; a 9 mm nodule in the right lung and a 7 mm one in the left), written to
+/// `dir` as `study`/`series`, then labelled with dcmodify as a CT console would: `labels` are
+/// `(tag, value)` pairs such as `("(0018,0015)", "CHEST")`. `None` when dcmtk is missing
+/// (outside CI).
+pub fn chest_ct_phantom(
+    dir: &Path,
+    study: &str,
+    series: &str,
+    patient_id: &str,
+    labels: &[(&str, &str)],
+) -> Option<Vec<PathBuf>> {
+    use mira_lung::phantom::{self, PhantomSpec, PlantedKind, PlantedNodule};
+    let z = [0.0, 8.0];
+    let generated = phantom::generate(&PhantomSpec {
+        seed: 5,
+        dims: [256, 256, 48],
+        pixel_mm: 0.7,
+        slice_mm: 1.25,
+        noise_hu: 30.0,
+        vessel_generations: 6,
+        nodules: CHEST_PHANTOM_NODULES
+            .iter()
+            .zip(z)
+            .map(|(([x, y], d), z)| PlantedNodule {
+                centre_mm: [*x, *y, z],
+                diameter_mm: *d,
+                kind: PlantedKind::Solid,
+                on_vessel: false,
+            })
+            .collect(),
+    });
+    phantom::write_series(&generated.volume, dir, study, series, patient_id)
+        .expect("write the phantom series");
+    let files = list_files(dir);
+    let assignments: Vec<String> = labels.iter().map(|(t, v)| format!("{t}={v}")).collect();
+    let mut args: Vec<&str> = vec!["-nb"];
+    for a in &assignments {
+        args.extend(["-i", a.as_str()]);
+    }
+    args.extend(files.iter().map(|p| p.to_str().expect("UTF-8 path")));
+    run_dcmtk("dcmodify", &args)?.assert_success();
+    Some(files)
+}
