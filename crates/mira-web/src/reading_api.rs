@@ -98,13 +98,26 @@ pub fn reading_routes(state: ReadingState) -> Router {
 
 type St = State<Arc<ReadingState>>;
 
-fn no_principal() -> Response {
-    Problem::new(
-        StatusCode::UNAUTHORIZED,
-        "Authentication required",
-        "no principal",
-    )
-    .into_response()
+/// The authenticated caller: the auth middleware's principal; `401` when there is none (a
+/// route set used without the middleware).
+struct Caller(Arc<Principal>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        _parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        crate::auth::caller().map(Caller).ok_or_else(|| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "Authentication required",
+                "no principal",
+            )
+            .into_response()
+        })
+    }
 }
 
 fn problem(error: ReadingError) -> Response {
@@ -186,10 +199,11 @@ async fn audit(
     }
 }
 
-async fn worklist(State(state): St, Query(filter): Query<WorklistFilter>) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
+async fn worklist(
+    State(state): St,
+    Caller(who): Caller,
+    Query(filter): Query<WorklistFilter>,
+) -> Response {
     match state.reading.worklist(&filter, &who.scope).await {
         Ok((studies, counts)) => {
             if let Some(sink) = &state.audit {
@@ -269,10 +283,7 @@ async fn series_from_analysis(
     .await?)
 }
 
-async fn study(State(state): St, Path(uid): Path<String>) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
+async fn study(State(state): St, Caller(who): Caller, Path(uid): Path<String>) -> Response {
     match study_json(&state, &uid, &who).await {
         Ok(body) => {
             audit(
@@ -289,10 +300,7 @@ async fn study(State(state): St, Path(uid): Path<String>) -> Response {
     }
 }
 
-async fn open(State(state): St, Path(uid): Path<String>) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
+async fn open(State(state): St, Caller(who): Caller, Path(uid): Path<String>) -> Response {
     if let Err(e) = state.reading.study_summary(&uid, &who.scope).await {
         return problem(e);
     }
@@ -323,12 +331,10 @@ struct PriorityBody {
 
 async fn priority(
     State(state): St,
+    Caller(who): Caller,
     Path(uid): Path<String>,
     body: Result<Json<PriorityBody>, JsonRejection>,
 ) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
     let Json(body) = match body {
         Ok(b) => b,
         Err(r) => return bad_json(r),
@@ -344,12 +350,10 @@ async fn priority(
 
 async fn add_finding(
     State(state): St,
+    Caller(who): Caller,
     Path(uid): Path<String>,
     body: Result<Json<NewFinding>, JsonRejection>,
 ) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
     let Json(body) = match body {
         Ok(b) => b,
         Err(r) => return bad_json(r),
@@ -375,12 +379,10 @@ async fn add_finding(
 
 async fn decide(
     State(state): St,
+    Caller(who): Caller,
     Path((uid, finding_id)): Path<(String, String)>,
     body: Result<Json<DecisionInput>, JsonRejection>,
 ) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
     let Json(body) = match body {
         Ok(b) => b,
         Err(r) => return bad_json(r),
@@ -422,12 +424,10 @@ struct CreateReportBody {
 
 async fn create_report(
     State(state): St,
+    Caller(who): Caller,
     Path(uid): Path<String>,
     body: Option<Json<CreateReportBody>>,
 ) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
     let template = body.and_then(|Json(b)| b.template);
     match state
         .reading
@@ -451,12 +451,10 @@ async fn create_report(
 
 async fn notify(
     State(state): St,
+    Caller(who): Caller,
     Path(uid): Path<String>,
     body: Result<Json<NewNotification>, JsonRejection>,
 ) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
     let Json(body) = match body {
         Ok(b) => b,
         Err(r) => return bad_json(r),
@@ -480,10 +478,7 @@ async fn notify(
     }
 }
 
-async fn report(State(state): St, Path(id): Path<i64>) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
+async fn report(State(state): St, Caller(who): Caller, Path(id): Path<i64>) -> Response {
     match state.reading.report(id, &who.scope).await {
         Ok(report) => {
             audit(
@@ -502,12 +497,10 @@ async fn report(State(state): St, Path(id): Path<i64>) -> Response {
 
 async fn update_report(
     State(state): St,
+    Caller(who): Caller,
     Path(id): Path<i64>,
     body: Result<Json<ReportPatch>, JsonRejection>,
 ) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
     let Json(body) = match body {
         Ok(b) => b,
         Err(r) => return bad_json(r),
@@ -528,10 +521,7 @@ async fn update_report(
     }
 }
 
-async fn report_qc(State(state): St, Path(id): Path<i64>) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
+async fn report_qc(State(state): St, Caller(who): Caller, Path(id): Path<i64>) -> Response {
     match state.reading.report(id, &who.scope).await {
         Ok(report) => Json(report.qc).into_response(),
         Err(e) => problem(e),
@@ -612,12 +602,10 @@ async fn reauthenticate(
 
 async fn sign(
     State(state): St,
+    Caller(who): Caller,
     Path(id): Path<i64>,
     body: Result<Json<SignBody>, JsonRejection>,
 ) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
     let Json(body) = match body {
         Ok(b) => b,
         Err(r) => return bad_json(r),
@@ -659,12 +647,10 @@ struct AddendumBody {
 
 async fn addendum(
     State(state): St,
+    Caller(who): Caller,
     Path(id): Path<i64>,
     body: Result<Json<AddendumBody>, JsonRejection>,
 ) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
     let Json(body) = match body {
         Ok(b) => b,
         Err(r) => return bad_json(r),
@@ -790,10 +776,7 @@ async fn store_sr(state: &ReadingState, id: i64, who: &Principal) -> Result<(), 
     Ok(())
 }
 
-async fn export_sr(State(state): St, Path(id): Path<i64>) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
+async fn export_sr(State(state): St, Caller(who): Caller, Path(id): Path<i64>) -> Response {
     match sr_bytes(&state, id, &who).await {
         Ok((study, bytes)) => {
             audit(
@@ -814,10 +797,7 @@ async fn export_sr(State(state): St, Path(id): Path<i64>) -> Response {
     }
 }
 
-async fn export_fhir(State(state): St, Path(id): Path<i64>) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
+async fn export_fhir(State(state): St, Caller(who): Caller, Path(id): Path<i64>) -> Response {
     match state.reading.signed_report(id, &who.scope).await {
         Ok(signed) => {
             let study = signed.document.header.study_instance_uid.clone();
@@ -840,10 +820,7 @@ async fn export_fhir(State(state): St, Path(id): Path<i64>) -> Response {
     }
 }
 
-async fn export_pdf(State(state): St, Path(id): Path<i64>) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
+async fn export_pdf(State(state): St, Caller(who): Caller, Path(id): Path<i64>) -> Response {
     let signed = match state.reading.signed_report(id, &who.scope).await {
         Ok(s) => s,
         Err(e) => return problem(e),
@@ -885,10 +862,11 @@ fn valid_day(day: &Option<String>) -> bool {
     })
 }
 
-async fn agreement(State(state): St, Query(q): Query<PeriodQuery>) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
+async fn agreement(
+    State(state): St,
+    Caller(who): Caller,
+    Query(q): Query<PeriodQuery>,
+) -> Response {
     if !valid_day(&q.from) || !valid_day(&q.to) {
         return Problem::bad_request("from and to are dates, YYYY-MM-DD").into_response();
     }
@@ -918,10 +896,11 @@ async fn agreement(State(state): St, Query(q): Query<PeriodQuery>) -> Response {
     }
 }
 
-async fn indicators(State(state): St, Query(q): Query<PeriodQuery>) -> Response {
-    let Some(who) = crate::auth::caller() else {
-        return no_principal();
-    };
+async fn indicators(
+    State(state): St,
+    Caller(who): Caller,
+    Query(q): Query<PeriodQuery>,
+) -> Response {
     if !valid_day(&q.from) || !valid_day(&q.to) {
         return Problem::bad_request("from and to are dates, YYYY-MM-DD").into_response();
     }

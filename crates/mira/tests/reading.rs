@@ -494,6 +494,29 @@ fn a_radiologist_reviews_ai_findings_and_signs_a_report_the_technologist_cannot(
         types.contains(&"DiagnosticReport") && types.contains(&"ImagingStudy"),
         "{types:?}"
     );
+    // the exported bundle against the official FHIR R4 JSON schema (mira-report's validator)
+    let fhir_path = dir.path().join("bundle.json");
+    std::fs::write(&fhir_path, &r.body).unwrap();
+    let validator = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mira-report/tests/fhir/validate.js");
+    match Command::new("node")
+        .arg(&validator)
+        .arg(&fhir_path)
+        .output()
+    {
+        Ok(out) if out.status.code() == Some(3) => {
+            assert!(
+                !common::ci(),
+                "the FHIR validator is not installed under CI=true"
+            )
+        }
+        Ok(out) => assert!(
+            out.status.success(),
+            "the exported bundle is not valid FHIR R4: {}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        Err(_) => assert!(!common::ci(), "node is missing under CI=true"),
+    }
     let r = tech.call("GET", &format!("/api/reading/reports/{id}/pdf"), None);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.body.starts_with(b"%PDF"));
