@@ -12,7 +12,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine as _;
 use mira_store::SiteFilter;
 use sha2::{Digest, Sha256};
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::model::{DEVICE_PERMISSIONS, Identity, Permission, Principal, Role, SiteKind, SiteRef};
 
@@ -128,12 +128,12 @@ pub const MIN_PASSWORD_LEN: usize = 10;
 /// Handle on the directory. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Directory {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 impl Directory {
     /// The directory in the catalogue database behind `pool` (migrated by `mira-store`).
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         Directory { pool }
     }
 
@@ -151,7 +151,7 @@ impl Directory {
             ));
         }
         Ok(sqlx::query_scalar(
-            "INSERT INTO sites (code, name, kind) VALUES (?, ?, ?)
+            "INSERT INTO sites (code, name, kind) VALUES ($1, $2, $3)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind
              RETURNING id",
         )
@@ -164,7 +164,7 @@ impl Directory {
 
     /// The id of the site `code`.
     pub async fn site_id(&self, code: &str) -> Result<i64, AccessError> {
-        sqlx::query_scalar("SELECT id FROM sites WHERE code = ?")
+        sqlx::query_scalar("SELECT id FROM sites WHERE code = $1")
             .bind(code)
             .fetch_optional(&self.pool)
             .await?
@@ -188,13 +188,13 @@ impl Directory {
         }
         let site_pk = self.site_id(site).await?;
         sqlx::query(
-            "INSERT INTO ae_titles (ae_title, site_pk, all_sites, description) VALUES (?, ?, ?, ?)
+            "INSERT INTO ae_titles (ae_title, site_pk, all_sites, description) VALUES ($1, $2, $3, $4)
              ON CONFLICT (ae_title) DO UPDATE SET site_pk = excluded.site_pk,
                 all_sites = excluded.all_sites, description = excluded.description",
         )
         .bind(ae)
         .bind(site_pk)
-        .bind(all_sites)
+        .bind(i64::from(all_sites))
         .bind(description)
         .execute(&self.pool)
         .await?;
@@ -228,37 +228,37 @@ impl Directory {
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, display_name, password_hash, site_pk, all_sites)
-             VALUES (?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name,
                 password_hash = excluded.password_hash, site_pk = excluded.site_pk,
                 all_sites = excluded.all_sites, active = 1,
-                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                updated_at = excluded.updated_at
              RETURNING id",
         )
         .bind(username)
         .bind(&user.display_name)
         .bind(&hash)
         .bind(site_pk)
-        .bind(user.all_sites)
+        .bind(i64::from(user.all_sites))
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM user_roles WHERE user_pk = ?")
+        sqlx::query("DELETE FROM user_roles WHERE user_pk = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         for role in &user.roles {
-            sqlx::query("INSERT INTO user_roles (user_pk, role) VALUES (?, ?)")
+            sqlx::query("INSERT INTO user_roles (user_pk, role) VALUES ($1, $2)")
                 .bind(id)
                 .bind(role.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM user_site_grants WHERE user_pk = ?")
+        sqlx::query("DELETE FROM user_site_grants WHERE user_pk = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         for site in grants {
-            sqlx::query("INSERT OR IGNORE INTO user_site_grants (user_pk, site_pk) VALUES (?, ?)")
+            sqlx::query("INSERT INTO user_site_grants (user_pk, site_pk) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(id)
                 .bind(site)
                 .execute(&mut *tx)
@@ -272,8 +272,8 @@ impl Directory {
     pub async fn users(&self) -> Result<Vec<UserSummary>, AccessError> {
         let rows = sqlx::query(
             "SELECT u.id, u.username, u.display_name, s.code, u.all_sites, u.active,
-                    (SELECT group_concat(role, ',') FROM user_roles r WHERE r.user_pk = u.id),
-                    (SELECT group_concat(g.code, ',') FROM user_site_grants x
+                    (SELECT string_agg(role, ',') FROM user_roles r WHERE r.user_pk = u.id),
+                    (SELECT string_agg(g.code, ',') FROM user_site_grants x
                      JOIN sites g ON g.id = x.site_pk WHERE x.user_pk = u.id)
              FROM users u JOIN sites s ON s.id = u.site_pk ORDER BY u.username",
         )
@@ -295,8 +295,8 @@ impl Directory {
                 username: r.get(1),
                 display_name: r.get(2),
                 site: r.get(3),
-                all_sites: r.get(4),
-                active: r.get(5),
+                all_sites: r.get::<i64, _>(4) != 0,
+                active: r.get::<i64, _>(5) != 0,
                 roles: split(r.get(6)),
                 grants: split(r.get(7)),
             })
@@ -341,12 +341,12 @@ impl Directory {
     pub async fn deactivate_user(&self, username: &str) -> Result<(), AccessError> {
         let mut tx = self.pool.begin().await?;
         let id: Option<i64> =
-            sqlx::query_scalar("UPDATE users SET active = 0 WHERE username = ? RETURNING id")
+            sqlx::query_scalar("UPDATE users SET active = 0 WHERE username = $1 RETURNING id")
                 .bind(username)
                 .fetch_optional(&mut *tx)
                 .await?;
         let id = id.ok_or_else(|| AccessError::UnknownUser(username.to_string()))?;
-        sqlx::query("UPDATE credentials SET revoked = 1 WHERE user_pk = ?")
+        sqlx::query("UPDATE credentials SET revoked = 1 WHERE user_pk = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -362,7 +362,7 @@ impl Directory {
         password: &str,
     ) -> Result<Principal, AccessError> {
         let row =
-            sqlx::query("SELECT id, password_hash FROM users WHERE username = ? AND active = 1")
+            sqlx::query("SELECT id, password_hash FROM users WHERE username = $1 AND active = 1")
                 .bind(username)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -398,13 +398,13 @@ impl Directory {
         );
         sqlx::query(
             "INSERT INTO credentials (token_sha256, user_pk, kind, label, expires_at)
-             VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ? || ' seconds'))",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_digest(&token))
         .bind(user_id)
         .bind(kind.as_str())
         .bind(label)
-        .bind(ttl_secs as i64)
+        .bind(mira_store::db::now_plus(ttl_secs))
         .execute(&self.pool)
         .await?;
         Ok(token)
@@ -418,7 +418,7 @@ impl Directory {
         label: &str,
         ttl_secs: u64,
     ) -> Result<String, AccessError> {
-        let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = ? AND active = 1")
+        let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = $1 AND active = 1")
             .bind(username)
             .fetch_optional(&self.pool)
             .await?
@@ -430,10 +430,11 @@ impl Directory {
     pub async fn principal_for_token(&self, token: &str) -> Result<Principal, AccessError> {
         let user: Option<i64> = sqlx::query_scalar(
             "SELECT c.user_pk FROM credentials c JOIN users u ON u.id = c.user_pk
-             WHERE c.token_sha256 = ? AND c.revoked = 0 AND u.active = 1
-               AND c.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+             WHERE c.token_sha256 = $1 AND c.revoked = 0 AND u.active = 1
+               AND c.expires_at > $2",
         )
         .bind(token_digest(token))
+        .bind(mira_store::db::now())
         .fetch_optional(&self.pool)
         .await?;
         match user {
@@ -444,7 +445,7 @@ impl Directory {
 
     /// Revokes a token (logout). Revoking an unknown token is not an error.
     pub async fn revoke_token(&self, token: &str) -> Result<(), AccessError> {
-        sqlx::query("UPDATE credentials SET revoked = 1 WHERE token_sha256 = ?")
+        sqlx::query("UPDATE credentials SET revoked = 1 WHERE token_sha256 = $1")
             .bind(token_digest(token))
             .execute(&self.pool)
             .await?;
@@ -455,7 +456,7 @@ impl Directory {
     pub async fn principal_for_ae(&self, ae_title: &str) -> Result<Option<Principal>, AccessError> {
         let row = sqlx::query(
             "SELECT a.site_pk, s.code, a.all_sites FROM ae_titles a JOIN sites s ON s.id = a.site_pk
-             WHERE a.ae_title = ?",
+             WHERE a.ae_title = $1",
         )
         .bind(ae_title.trim())
         .fetch_optional(&self.pool)
@@ -465,7 +466,7 @@ impl Directory {
                 id: row.get(0),
                 code: row.get(1),
             };
-            let all: bool = row.get(2);
+            let all = row.get::<i64, _>(2) != 0;
             Principal {
                 identity: Identity::Device {
                     ae_title: ae_title.trim().to_string(),
@@ -502,13 +503,13 @@ impl Directory {
     async fn principal_for_user(&self, id: i64) -> Result<Principal, AccessError> {
         let row = sqlx::query(
             "SELECT u.username, u.site_pk, s.code, u.all_sites FROM users u
-             JOIN sites s ON s.id = u.site_pk WHERE u.id = ?",
+             JOIN sites s ON s.id = u.site_pk WHERE u.id = $1",
         )
         .bind(id)
         .fetch_one(&self.pool)
         .await?;
         let roles: BTreeSet<Role> =
-            sqlx::query_scalar::<_, String>("SELECT role FROM user_roles WHERE user_pk = ?")
+            sqlx::query_scalar::<_, String>("SELECT role FROM user_roles WHERE user_pk = $1")
                 .bind(id)
                 .fetch_all(&self.pool)
                 .await?
@@ -523,12 +524,12 @@ impl Directory {
             id: row.get(1),
             code: row.get(2),
         };
-        let all: bool = row.get(3);
+        let all = row.get::<i64, _>(3) != 0;
         let scope = if all {
             SiteFilter::All
         } else {
             let mut ids: Vec<i64> =
-                sqlx::query_scalar("SELECT site_pk FROM user_site_grants WHERE user_pk = ?")
+                sqlx::query_scalar("SELECT site_pk FROM user_site_grants WHERE user_pk = $1")
                     .bind(id)
                     .fetch_all(&self.pool)
                     .await?;

@@ -2,12 +2,16 @@
 //!
 //! A job is claimed by one statement that moves it from `queued` (or from `running` with an
 //! expired lease) to `running` under the claimer's name; on SQLite the single writer makes
-//! that atomic, on PostgreSQL the same statement takes the row with `FOR UPDATE SKIP LOCKED`.
+//! that atomic, on PostgreSQL the same statement takes the row with `FOR UPDATE SKIP LOCKED`,
+//! so that nodes claiming at once take different jobs without waiting on each other. Times
+//! (leases, retry times) are the catalogue's UTC text, made by the claiming node
+//! ([`mira_store::db::now`]): nodes keep their clocks in step (NTP), and a lease is minutes.
 //! Completion and failure are conditional on still holding the claim, so a process whose
 //! lease ran out cannot overwrite the result of the one that took the job over.
 
+use mira_store::db::{self, Backend};
 use serde::Serialize;
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::analyzer::{Flag, Subject, SubjectLevel};
 
@@ -17,6 +21,9 @@ pub enum QueueError {
     /// The database failed.
     #[error("analysis queue: {0}")]
     Database(#[from] sqlx::Error),
+    /// An input's file could not be read or fetched.
+    #[error("analysis input: {0}")]
+    Blob(String),
     /// A stored value that does not parse (a corrupt row).
     #[error("analysis queue: corrupt row {id}: {what}")]
     Corrupt {
@@ -140,10 +147,8 @@ pub struct StateCounts {
 /// Handle on the queue. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct JobQueue {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
-
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 const ROW_COLUMNS: &str = "id, analyzer, subject_level, subject_uid, study_instance_uid, state, \
     attempts, not_before, claimed_by, analyzer_version, result, flags, derived, error, \
@@ -151,7 +156,7 @@ const ROW_COLUMNS: &str = "id, analyzer, subject_level, subject_uid, study_insta
 
 impl JobQueue {
     /// The queue in the catalogue database behind `pool` (migrated by `mira-store`).
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         JobQueue { pool }
     }
 
@@ -167,7 +172,7 @@ impl JobQueue {
         let done = sqlx::query(
             "INSERT INTO analysis_jobs
                 (analyzer, subject_level, subject_uid, study_instance_uid, inputs, input_digest)
-             VALUES (?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (analyzer, subject_uid, input_digest) DO NOTHING",
         )
         .bind(analyzer)
@@ -184,20 +189,24 @@ impl JobQueue {
     /// Claims the oldest job that is due (queued and past its retry time, or running with an
     /// expired lease) for `worker`, holding it for `lease_secs`.
     pub async fn claim(&self, worker: &str, lease_secs: u64) -> Result<Option<Job>, QueueError> {
+        let lock = match db::backend(&self.pool) {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        };
         let sql = format!(
-            "UPDATE analysis_jobs SET state = 'running', claimed_by = ?1,
-                lease_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?2 || ' seconds'),
-                attempts = attempts + 1, started_at = {NOW}
+            "UPDATE analysis_jobs SET state = 'running', claimed_by = $1, lease_until = $2,
+                attempts = attempts + 1, started_at = $3
              WHERE id = (SELECT id FROM analysis_jobs
-                         WHERE (state = 'queued' AND not_before <= {NOW})
-                            OR (state = 'running' AND lease_until < {NOW})
-                         ORDER BY id LIMIT 1)
+                         WHERE (state = 'queued' AND not_before <= $3)
+                            OR (state = 'running' AND lease_until < $3)
+                         ORDER BY id LIMIT 1 {lock})
              RETURNING id, analyzer, subject_level, subject_uid, study_instance_uid, inputs,
                        input_digest, attempts"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(worker)
-            .bind(lease_secs as i64)
+            .bind(db::now_plus(lease_secs))
+            .bind(db::now())
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(None) };
@@ -233,18 +242,18 @@ impl JobQueue {
         flags: &[Flag],
         derived: &[String],
     ) -> Result<bool, QueueError> {
-        let sql = format!(
-            "UPDATE analysis_jobs SET state = 'done', analyzer_version = ?, result = ?, flags = ?,
-                derived = ?, error = NULL, lease_until = NULL, finished_at = {NOW}
-             WHERE id = ? AND claimed_by = ? AND state = 'running'"
-        );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let done = sqlx::query(
+            "UPDATE analysis_jobs SET state = 'done', analyzer_version = $1, result = $2, flags = $3,
+                derived = $4, error = NULL, lease_until = NULL, finished_at = $7
+             WHERE id = $5 AND claimed_by = $6 AND state = 'running'",
+        )
             .bind(version)
             .bind(result.to_string())
             .bind(serde_json::to_string(flags).expect("flags serialise"))
             .bind(serde_json::to_string(derived).expect("strings serialise"))
             .bind(job.id)
             .bind(worker)
+            .bind(db::now())
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -269,28 +278,26 @@ impl JobQueue {
             JobState::Queued
         };
         let delay = retry_base_secs.saturating_mul(1u64 << (job.attempts - 1).clamp(0, 16));
-        let sql = format!(
-            "UPDATE analysis_jobs SET state = ?, error = ?, lease_until = NULL,
-                not_before = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ? || ' seconds'),
-                finished_at = CASE WHEN ? THEN {NOW} ELSE NULL END
-             WHERE id = ? AND claimed_by = ? AND state = 'running'"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(state.as_str())
-            .bind(error)
-            .bind(delay as i64)
-            .bind(give_up)
-            .bind(job.id)
-            .bind(worker)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE analysis_jobs SET state = $1, error = $2, lease_until = NULL, not_before = $3,
+                finished_at = $4
+             WHERE id = $5 AND claimed_by = $6 AND state = 'running'",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(db::now_plus(delay))
+        .bind(give_up.then(db::now))
+        .bind(job.id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
         Ok(state)
     }
 
     /// The jobs of a study, oldest first.
     pub async fn for_study(&self, study_instance_uid: &str) -> Result<Vec<JobRow>, QueueError> {
         let sql = format!(
-            "SELECT {ROW_COLUMNS} FROM analysis_jobs WHERE study_instance_uid = ? ORDER BY id"
+            "SELECT {ROW_COLUMNS} FROM analysis_jobs WHERE study_instance_uid = $1 ORDER BY id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(study_instance_uid)
@@ -306,8 +313,8 @@ impl JobQueue {
         limit: u32,
     ) -> Result<Vec<JobRow>, QueueError> {
         let sql = format!(
-            "SELECT {ROW_COLUMNS} FROM analysis_jobs WHERE (?1 IS NULL OR state = ?1)
-             ORDER BY id DESC LIMIT ?2"
+            "SELECT {ROW_COLUMNS} FROM analysis_jobs WHERE ($1 IS NULL OR state = $1)
+             ORDER BY id DESC LIMIT $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(state.map(JobState::as_str))
@@ -337,7 +344,7 @@ impl JobQueue {
     }
 }
 
-fn job_row(row: &sqlx::sqlite::SqliteRow) -> Result<JobRow, QueueError> {
+fn job_row(row: &sqlx::any::AnyRow) -> Result<JobRow, QueueError> {
     let id: i64 = row.get(0);
     let corrupt = |what: String| QueueError::Corrupt { id, what };
     let state: String = row.get(5);

@@ -47,6 +47,10 @@ pub struct AnalysisSettings {
     pub lung_model: Option<std::path::PathBuf>,
     /// A `mira-models` manifest of a DR classifier or lesion detector for the fundus analyzer.
     pub fundus_model: Option<std::path::PathBuf>,
+    /// This node's name (`[node] name`), under which its worker claims jobs; empty: the host
+    /// name.
+    #[serde(skip)]
+    pub node: String,
 }
 
 impl Default for AnalysisSettings {
@@ -61,6 +65,7 @@ impl Default for AnalysisSettings {
             language: "zh-CN".into(),
             lung_model: None,
             fundus_model: None,
+            node: String::new(),
         }
     }
 }
@@ -79,18 +84,22 @@ pub fn spawn(
             .into_iter()
             .map(|a| (a.name().to_string(), a))
             .collect(),
+        name: worker_name(&settings.node),
         settings,
-        name: worker_name(),
     };
     tokio::spawn(worker.run(shutdown))
 }
 
-/// This process among the workers: host, process id and start time, so that a restarted
-/// process never mistakes an old claim for its own.
-fn worker_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
+/// This process among the workers: node (or host), process id and start time, so that a
+/// restarted process never mistakes an old claim for its own.
+fn worker_name(node: &str) -> String {
+    let host = Some(node.to_string())
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
     let started = std::time::SystemTime::now()
@@ -175,7 +184,7 @@ impl Worker {
                 }
             }
             sqlx::query(
-                "INSERT INTO analysis_routing (study_instance_uid, routed_at) VALUES (?, ?)
+                "INSERT INTO analysis_routing (study_instance_uid, routed_at) VALUES ($1, $2)
                  ON CONFLICT (study_instance_uid) DO UPDATE SET routed_at = excluded.routed_at",
             )
             .bind(&study_uid)
@@ -313,20 +322,25 @@ impl Worker {
         let mut files = Vec::with_capacity(job.inputs.len());
         for sop in &job.inputs {
             let key: Option<String> =
-                sqlx::query_scalar("SELECT blob_key FROM instances WHERE sop_instance_uid = ?")
+                sqlx::query_scalar("SELECT blob_key FROM instances WHERE sop_instance_uid = $1")
                     .bind(sop)
                     .fetch_optional(pool)
                     .await?;
             // an instance deleted since routing is simply not analysed
             if let Some(key) = key.and_then(|k| BlobKey::parse(&k).ok()) {
+                let path = archive
+                    .blobs
+                    .local_path(&key)
+                    .await
+                    .map_err(|e| QueueError::Blob(e.to_string()))?;
                 files.push(InputFile {
                     sop_instance_uid: sop.clone(),
-                    path: archive.blobs.path_of(&key),
+                    path,
                 });
             }
         }
         let study_date: Option<String> =
-            sqlx::query_scalar("SELECT study_date FROM studies WHERE study_instance_uid = ?")
+            sqlx::query_scalar("SELECT study_date FROM studies WHERE study_instance_uid = $1")
                 .bind(&job.study_instance_uid)
                 .fetch_optional(pool)
                 .await?
@@ -353,7 +367,7 @@ impl Worker {
 }
 
 /// The study as routing sees it.
-pub async fn load_study(pool: &sqlx::SqlitePool, study_uid: &str) -> Result<StudyView, QueueError> {
+pub async fn load_study(pool: &sqlx::AnyPool, study_uid: &str) -> Result<StudyView, QueueError> {
     let rows = sqlx::query(
         "SELECT se.series_instance_uid, se.modality, se.body_part_examined, se.series_description,
                 se.protocol_name,
@@ -366,7 +380,7 @@ pub async fn load_study(pool: &sqlx::SqlitePool, study_uid: &str) -> Result<Stud
          FROM instances i JOIN series se ON i.series_pk = se.id
          JOIN studies st ON se.study_pk = st.id
          LEFT JOIN qc_results qi ON qi.level = 'instance' AND qi.subject_uid = i.sop_instance_uid
-         WHERE st.study_instance_uid = ?
+         WHERE st.study_instance_uid = $1
          ORDER BY se.id, i.instance_number, i.id",
     )
     .bind(study_uid)
@@ -408,15 +422,15 @@ pub async fn load_study(pool: &sqlx::SqlitePool, study_uid: &str) -> Result<Stud
 
 /// Finished results of `analyzer` on earlier studies of the same patient, most recent first.
 async fn priors(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     analyzer: &str,
     study_uid: &str,
 ) -> Result<Vec<PriorResult>, QueueError> {
     let rows = sqlx::query(
         "SELECT st.study_instance_uid, st.study_date, j.result
          FROM analysis_jobs j JOIN studies st ON st.study_instance_uid = j.study_instance_uid
-         JOIN studies cur ON cur.study_instance_uid = ?2
-         WHERE j.analyzer = ?1 AND j.state = 'done' AND j.result IS NOT NULL
+         JOIN studies cur ON cur.study_instance_uid = $2
+         WHERE j.analyzer = $1 AND j.state = 'done' AND j.result IS NOT NULL
            AND st.patient_pk = cur.patient_pk AND st.id != cur.id
            AND COALESCE(st.study_date, '') < COALESCE(cur.study_date, '')
          ORDER BY st.study_date DESC, j.id DESC LIMIT 5",

@@ -271,7 +271,7 @@ async fn worker_routes_settled_studies_runs_jobs_and_stores_derived_objects_once
     let derived = done[0].derived[0].clone();
     assert!(derived.starts_with("2.25."));
     let stored: String =
-        sqlx::query_scalar("SELECT received_from FROM instances WHERE sop_instance_uid = ?")
+        sqlx::query_scalar("SELECT received_from FROM instances WHERE sop_instance_uid = $1")
             .bind(&derived)
             .fetch_one(&pool)
             .await
@@ -305,7 +305,7 @@ async fn worker_routes_settled_studies_runs_jobs_and_stores_derived_objects_once
 
     // running the first job again (as after an expired lease) stores nothing new
     let instances_before = ingest.archive().catalogue.count_instances().await.unwrap();
-    sqlx::query("UPDATE analysis_jobs SET state = 'queued' WHERE id = ?")
+    sqlx::query("UPDATE analysis_jobs SET state = 'queued' WHERE id = $1")
         .bind(done[0].id)
         .execute(&pool)
         .await

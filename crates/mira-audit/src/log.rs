@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 use tokio::sync::Mutex;
 
 use crate::chain::{ChainFault, ChainReport, GENESIS_HASH, record_hash, verify_records};
@@ -29,22 +29,22 @@ pub enum AuditError {
 /// The append-only audit log. Cheap to clone (an `Arc`): give one to the HTTP layer, the
 /// DIMSE layer and every worker.
 ///
-/// Appends are serialised: in this process by a mutex, across processes on one SQLite file
-/// by `BEGIN IMMEDIATE`, inside which the tail (last sequence number and hash) is read and the
-/// new record inserted, so the chain stays linear whoever writes. On PostgreSQL for several
-/// nodes the same transaction takes the lock with `SELECT … FROM audit_head FOR UPDATE` on a
-/// one-row head table (or `pg_advisory_xact_lock`) before reading the tail: one writer at a
-/// time, cluster-wide, and a record costs one short transaction.
+/// Appends are serialised: in this process by a mutex, across processes by the write lock of
+/// [`mira_store::db::begin_write`] (SQLite: `BEGIN IMMEDIATE` on the one file; PostgreSQL: a
+/// transaction-scoped advisory lock, the same on every node), inside which the tail (last
+/// sequence number and hash) is read and the new record inserted, so the chain stays linear
+/// whoever writes: one writer at a time, cluster-wide, and a record costs one short
+/// transaction.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    pool: SqlitePool,
+    pool: AnyPool,
     append: Arc<Mutex<()>>,
 }
 
 impl AuditLog {
     /// A log over the catalogue database (`Catalogue::pool()`); its table comes with the
     /// catalogue's migrations.
-    pub fn new(pool: SqlitePool) -> AuditLog {
+    pub fn new(pool: AnyPool) -> AuditLog {
         AuditLog {
             pool,
             append: Arc::new(Mutex::new(())),
@@ -63,7 +63,7 @@ impl AuditLog {
         recorded_at: String,
     ) -> Result<AuditRecord, AuditError> {
         let _serialised = self.append.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = mira_store::db::begin_write(&self.pool, "mira.audit_log").await?;
         let tail = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
@@ -86,7 +86,7 @@ impl AuditLog {
         sqlx::query(
             "INSERT INTO audit_log (seq, recorded_at, actor_kind, actor, site, action, \
              object_kind, object_id, outcome, source_address, detail, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(record.seq as i64)
         .bind(&record.recorded_at)
@@ -117,7 +117,7 @@ impl AuditLog {
         let rows = sqlx::query(
             "SELECT seq, recorded_at, actor_kind, actor, site, action, object_kind, object_id, \
              outcome, source_address, detail, prev_hash, hash FROM audit_log \
-             WHERE (?1 IS NULL OR recorded_at >= ?1) AND (?2 IS NULL OR recorded_at < ?2) \
+             WHERE ($1 IS NULL OR recorded_at >= $1) AND ($2 IS NULL OR recorded_at < $2) \
              ORDER BY id",
         )
         .bind(from)
@@ -165,7 +165,7 @@ impl AuditLog {
     }
 }
 
-fn decode_row(row: &sqlx::sqlite::SqliteRow, position: u64) -> Result<AuditRecord, AuditError> {
+fn decode_row(row: &sqlx::any::AnyRow, position: u64) -> Result<AuditRecord, AuditError> {
     let text = |name: &str| row.try_get::<String, _>(name);
     let seq: i64 = row.try_get("seq")?;
     let action = text("action")?;

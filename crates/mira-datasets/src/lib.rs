@@ -30,7 +30,7 @@ use mira_deid::{DeidKey, DeidOption, Deidentifier};
 use mira_store::{Archive, BlobKey, Level, Matcher, Query, SiteFilter};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 /// What a researcher asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,13 +168,13 @@ pub enum ReleaseError {
 /// The release process over the catalogue database.
 #[derive(Debug, Clone)]
 pub struct Releases {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 const COLUMNS: &str = "id, requested_by, requester_site, purpose, criteria, state, decided_by, \
     decision_note, decided_at, exported_at, manifest, feedback, feedback_at, created_at";
 
-fn request_row(row: &sqlx::sqlite::SqliteRow) -> Result<Request, ReleaseError> {
+fn request_row(row: &sqlx::any::AnyRow) -> Result<Request, ReleaseError> {
     let criteria: String = row.get(4);
     let state: String = row.get(5);
     let manifest: Option<String> = row.get(10);
@@ -200,7 +200,7 @@ fn request_row(row: &sqlx::sqlite::SqliteRow) -> Result<Request, ReleaseError> {
 
 impl Releases {
     /// The process over the catalogue database behind `pool`.
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         Releases { pool }
     }
 
@@ -230,7 +230,7 @@ impl Releases {
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO dataset_requests (requested_by, requester_site, purpose, criteria)
-             VALUES (?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(researcher)
         .bind(site)
@@ -243,7 +243,7 @@ impl Releases {
 
     /// One request.
     pub async fn get(&self, id: i64) -> Result<Request, ReleaseError> {
-        let sql = format!("SELECT {COLUMNS} FROM dataset_requests WHERE id = ?");
+        let sql = format!("SELECT {COLUMNS} FROM dataset_requests WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -255,7 +255,7 @@ impl Releases {
     /// Requests, newest first: all of them, or one researcher's.
     pub async fn list(&self, researcher: Option<&str>) -> Result<Vec<Request>, ReleaseError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM dataset_requests WHERE (?1 IS NULL OR requested_by = ?1)
+            "SELECT {COLUMNS} FROM dataset_requests WHERE ($1 IS NULL OR requested_by = $1)
              ORDER BY id DESC"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -311,14 +311,15 @@ impl Releases {
         note: &str,
     ) -> Result<Request, ReleaseError> {
         let state = if approve { "approved" } else { "refused" };
+        let now = mira_store::db::now();
         self.transition(
             id,
             "a decision",
             State::Requested,
-            "UPDATE dataset_requests SET state = ?, decided_by = ?, decision_note = ?,
-                decided_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ? AND state = ?",
-            &[state, steward, note],
+            "UPDATE dataset_requests SET state = $1, decided_by = $2, decision_note = $3,
+                decided_at = $4
+             WHERE id = $5 AND state = $6",
+            &[state, steward, note, &now],
         )
         .await
     }
@@ -340,10 +341,10 @@ impl Releases {
             id,
             "feedback",
             State::Exported,
-            "UPDATE dataset_requests SET state = 'closed', feedback = ?,
-                feedback_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ? AND state = ?",
-            &[text.trim()],
+            "UPDATE dataset_requests SET state = 'closed', feedback = $1,
+                feedback_at = $2
+             WHERE id = $3 AND state = $4",
+            &[text.trim(), &mira_store::db::now()],
         )
         .await
     }
@@ -362,7 +363,7 @@ impl Releases {
             });
         }
         let path: Option<String> =
-            sqlx::query_scalar("SELECT archive_path FROM dataset_requests WHERE id = ?")
+            sqlx::query_scalar("SELECT archive_path FROM dataset_requests WHERE id = $1")
                 .bind(id)
                 .fetch_one(&self.pool)
                 .await?;
@@ -438,7 +439,13 @@ impl Releases {
                 .map_err(|e| ReleaseError::Store(e.to_string()))?
             {
                 if let Ok(key) = BlobKey::parse(&located.blob_key) {
-                    files.push(archive.blobs.path_of(&key));
+                    files.push(
+                        archive
+                            .blobs
+                            .local_path(&key)
+                            .await
+                            .map_err(|e| ReleaseError::Store(e.to_string()))?,
+                    );
                 }
             }
         }
@@ -471,10 +478,10 @@ impl Releases {
             id,
             "an export",
             State::Approved,
-            "UPDATE dataset_requests SET state = 'exported', exported_by = ?, manifest = ?,
-                archive_path = ?, exported_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ? AND state = ?",
-            &[steward, &manifest_text, &path_text],
+            "UPDATE dataset_requests SET state = 'exported', exported_by = $1, manifest = $2,
+                archive_path = $3, exported_at = $4
+             WHERE id = $5 AND state = $6",
+            &[steward, &manifest_text, &path_text, &mira_store::db::now()],
         )
         .await
     }
@@ -490,7 +497,7 @@ impl Releases {
         }
         let mut ids = Vec::new();
         for code in codes {
-            let id: Option<i64> = sqlx::query_scalar("SELECT id FROM sites WHERE code = ?")
+            let id: Option<i64> = sqlx::query_scalar("SELECT id FROM sites WHERE code = $1")
                 .bind(code)
                 .fetch_optional(&self.pool)
                 .await?;

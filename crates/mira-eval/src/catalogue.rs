@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::gate::Gates;
 use crate::stats::Estimate;
@@ -132,7 +132,7 @@ pub struct ModelEntry {
 /// The catalogue over the catalogue database's pool.
 #[derive(Debug, Clone)]
 pub struct ModelCatalogue {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 fn now() -> String {
@@ -143,7 +143,7 @@ fn now() -> String {
 
 impl ModelCatalogue {
     /// The catalogue in the database behind `pool` (migrated by mira-store).
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         ModelCatalogue { pool }
     }
 
@@ -156,7 +156,7 @@ impl ModelCatalogue {
         let task = serde_json::to_value(manifest.task)?;
         sqlx::query(
             "INSERT INTO eval_model_versions (model_id, version, task, intended_use, sha256, manifest, registered_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_id, version) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (model_id, version) DO NOTHING",
         )
         .bind(&manifest.id)
         .bind(&manifest.version)
@@ -176,7 +176,7 @@ impl ModelCatalogue {
         dataset: &crate::dataset::Dataset,
     ) -> Result<(), CatalogueError> {
         sqlx::query(
-            "INSERT INTO eval_datasets (name, version, items, provenance, recorded_at) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO eval_datasets (name, version, items, provenance, recorded_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (name, version) DO NOTHING",
         )
         .bind(&dataset.name)
@@ -198,7 +198,7 @@ impl ModelCatalogue {
         self.entry(&run.model_id, &run.version).await?;
         let id = sqlx::query(
             "INSERT INTO eval_runs (model_id, version, dataset, dataset_version, evaluated_at, metrics, report) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(&run.model_id)
         .bind(&run.version)
@@ -261,7 +261,7 @@ impl ModelCatalogue {
     ) -> Result<Vec<EvaluationRun>, CatalogueError> {
         let rows = sqlx::query(
             "SELECT id, dataset, dataset_version, evaluated_at, metrics FROM eval_runs \
-             WHERE model_id = ? AND version = ? AND (? IS NULL OR dataset = ?) ORDER BY id DESC",
+             WHERE model_id = $1 AND version = $2 AND ($3 IS NULL OR dataset = $4) ORDER BY id DESC",
         )
         .bind(model_id)
         .bind(version)
@@ -384,14 +384,16 @@ impl ModelCatalogue {
         reason: &str,
     ) -> Result<(), CatalogueError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE eval_model_versions SET state = ? WHERE model_id = ? AND version = ?")
-            .bind(to.as_str())
-            .bind(&entry.model_id)
-            .bind(&entry.version)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
-            "INSERT INTO eval_state_changes (model_id, version, from_state, to_state, reason, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "UPDATE eval_model_versions SET state = $1 WHERE model_id = $2 AND version = $3",
+        )
+        .bind(to.as_str())
+        .bind(&entry.model_id)
+        .bind(&entry.version)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO eval_state_changes (model_id, version, from_state, to_state, reason, changed_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&entry.model_id)
         .bind(&entry.version)

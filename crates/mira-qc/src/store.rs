@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 // the only SQL built at run time interpolates a column name from `GroupBy::column`, a
 // closed set of identifiers; every value is bound
-use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::header::Header;
 use crate::report::{Level, Report};
@@ -219,7 +219,7 @@ pub struct Indicators {
 /// QC results over the catalogue's database pool.
 #[derive(Debug, Clone)]
 pub struct QcStore {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 fn ratio(n: i64, d: i64) -> Option<f64> {
@@ -240,7 +240,7 @@ pub fn parse_day(text: &str) -> Result<String, StoreError> {
 impl QcStore {
     /// QC results in the database behind `pool` (the catalogue's; its migrations create the
     /// tables).
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         QcStore { pool }
     }
 
@@ -256,9 +256,9 @@ impl QcStore {
         if items.is_empty() {
             return Ok(());
         }
-        // IMMEDIATE: wait for the write lock rather than fail on an upgrade (the archive's
-        // writer shares the database file)
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // SQLite: wait for the write lock rather than fail on an upgrade (the archive's writer
+        // shares the database file)
+        let mut tx = mira_store::db::begin(&self.pool).await?;
         for (report, p) in items {
             save_one(&mut tx, report, p).await?;
         }
@@ -270,7 +270,7 @@ impl QcStore {
     pub async fn study_results(&self, study_uid: &str) -> Result<Vec<StoredResult>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, level, subject_uid, series_instance_uid, modality, outcome, grade, measurements, checked_at
-             FROM qc_results WHERE study_instance_uid = ?
+             FROM qc_results WHERE study_instance_uid = $1
              ORDER BY CASE level WHEN 'study' THEN 0 WHEN 'series' THEN 1 ELSE 2 END, series_instance_uid, subject_uid",
         )
         .bind(study_uid)
@@ -281,7 +281,7 @@ impl QcStore {
             let pk: i64 = r.get(0);
             let checks = sqlx::query(
                 "SELECT rule_id, status, measured, expected, message, action FROM qc_checks
-                 WHERE result_pk = ? ORDER BY rowid",
+                 WHERE result_pk = $1 ORDER BY position",
             )
             .bind(pk)
             .fetch_all(&self.pool)
@@ -337,7 +337,7 @@ impl QcStore {
         // integers only, so formatting them into the SQL is safe
         let within = |column: &str| match sites {
             SiteFilter::All => String::new(),
-            SiteFilter::Only(ids) if ids.is_empty() => " AND 0".to_string(),
+            SiteFilter::Only(ids) if ids.is_empty() => " AND FALSE".to_string(),
             SiteFilter::Only(ids) => format!(
                 " AND {column} IN (SELECT study_instance_uid FROM studies WHERE site_pk IN ({}))",
                 ids.iter()
@@ -366,14 +366,14 @@ impl QcStore {
 
         // studies and first-class studies; a study belongs to the group of its instances
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT grp, count(*), sum(fails = 0) FROM (
+            "SELECT grp, count(*), CAST(sum(CASE WHEN fails = 0 THEN 1 ELSE 0 END) AS BIGINT) FROM (
                 SELECT r.study_instance_uid, coalesce(max(r.{g}), '(unknown)') AS grp,
-                       coalesce(sum(f.n), 0) AS fails
+                       CAST(coalesce(sum(f.n), 0) AS BIGINT) AS fails
                 FROM qc_results r
                 LEFT JOIN (SELECT result_pk, count(*) AS n FROM qc_checks WHERE status = 'fail'
                            GROUP BY result_pk) f ON f.result_pk = r.id
-                WHERE r.performed_on BETWEEN ? AND ?{within_r}
-                GROUP BY r.study_instance_uid)
+                WHERE r.performed_on BETWEEN $1 AND $2{within_r}
+                GROUP BY r.study_instance_uid) AS per_study
              GROUP BY grp"
         )))
         .bind(&from)
@@ -390,9 +390,9 @@ impl QcStore {
         // repeats: images beyond the first of a view in a study
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT coalesce({g}, '(unknown)') AS grp, count(*),
-                    count(*) - count(DISTINCT study_instance_uid || char(31) || view_key)
+                    count(*) - count(DISTINCT study_instance_uid || '/' || view_key)
              FROM qc_results
-             WHERE level = 'instance' AND view_key IS NOT NULL AND performed_on BETWEEN ? AND ?{within_plain}
+             WHERE level = 'instance' AND view_key IS NOT NULL AND performed_on BETWEEN $1 AND $2{within_plain}
              GROUP BY grp"
         )))
         .bind(&from)
@@ -409,9 +409,10 @@ impl QcStore {
         // pass rate per rule (LDCT dose compliance is that of ct.ldct.ctdivol, info excluded)
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT coalesce(r.{g}, '(unknown)') AS grp, c.rule_id, count(*),
-                    sum(c.status = 'pass'), sum(c.status IN ('pass', 'fail', 'warning'))
+                    CAST(sum(CASE WHEN c.status = 'pass' THEN 1 ELSE 0 END) AS BIGINT),
+                    CAST(sum(CASE WHEN c.status IN ('pass', 'fail', 'warning') THEN 1 ELSE 0 END) AS BIGINT)
              FROM qc_checks c JOIN qc_results r ON c.result_pk = r.id
-             WHERE r.performed_on BETWEEN ? AND ?{within_r}
+             WHERE r.performed_on BETWEEN $1 AND $2{within_r}
              GROUP BY grp, c.rule_id ORDER BY grp, c.rule_id"
         )))
         .bind(&from)
@@ -453,7 +454,7 @@ impl QcStore {
 }
 
 async fn save_one(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     report: &Report,
     p: &Provenance,
 ) -> Result<(), StoreError> {
@@ -465,7 +466,7 @@ async fn save_one(
     let pk: i64 = sqlx::query(
             "INSERT INTO qc_results (level, subject_uid, study_instance_uid, series_instance_uid, modality,
                 site, device, operator, view_key, performed_on, outcome, grade, measurements)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (level, subject_uid) DO UPDATE SET
                 study_instance_uid = excluded.study_instance_uid,
                 series_instance_uid = excluded.series_instance_uid,
@@ -473,7 +474,7 @@ async fn save_one(
                 operator = excluded.operator, view_key = excluded.view_key,
                 performed_on = excluded.performed_on, outcome = excluded.outcome,
                 grade = excluded.grade, measurements = excluded.measurements,
-                checked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                checked_at = excluded.checked_at
              RETURNING id",
         )
         .bind(report.level.as_str())
@@ -496,14 +497,14 @@ async fn save_one(
         .fetch_one(&mut **tx)
         .await?
         .get(0);
-    sqlx::query("DELETE FROM qc_checks WHERE result_pk = ?")
+    sqlx::query("DELETE FROM qc_checks WHERE result_pk = $1")
         .bind(pk)
         .execute(&mut **tx)
         .await?;
-    for c in &report.checks {
+    for (position, c) in report.checks.iter().enumerate() {
         sqlx::query(
-                "INSERT INTO qc_checks (result_pk, rule_id, status, measured, expected, message, action)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO qc_checks (result_pk, rule_id, status, measured, expected, message, action, position)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(pk)
             .bind(&c.rule)
@@ -512,6 +513,7 @@ async fn save_one(
             .bind(&c.expected)
             .bind(&c.message)
             .bind(&c.action)
+            .bind(position as i64)
             .execute(&mut **tx)
             .await?;
     }

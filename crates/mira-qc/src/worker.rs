@@ -1,17 +1,25 @@
-//! The server's QC jobs: every `InstanceStored` event gets instance QC at once (so that a
-//! technologist can repeat an exposure while the patient is still there); a study that has
-//! received nothing for the settle time is taken as complete and gets series (CT
-//! completeness) and study QC.
+//! The server's QC jobs: every `InstanceStored` event gets instance QC at once, on the node
+//! that stored the instance (so that a technologist can repeat an exposure while the patient is
+//! still there); a study that has received nothing for the settle time is taken as complete and
+//! gets series (CT completeness) and study QC.
 //!
 //! Completeness is a stability window, as in Orthanc's "stable study": DICOM says nothing
-//! about when a study is done. Nothing is lost across restarts: on start (and when the
-//! event subscription lags) the worker queues, from the catalogue, every stored instance that
-//! has no QC result and every study whose study result is missing or older than one of its
-//! instances' results, and works through them between live events. A study that receives more instances later is checked again
-//! after it settles again (results are replaced, not duplicated). Logs name instances by blob
-//! key and never carry patient attributes.
+//! about when a study is done. It is decided in the catalogue database, which every node
+//! shares, not in a node's memory: a study's `updated_at` moves with every instance stored
+//! into it on any node, and a study whose `updated_at` is older than the settle time and newer
+//! than the state last checked is claimed by one node (`UPDATE … RETURNING`, with `FOR UPDATE
+//! SKIP LOCKED` on PostgreSQL, under a lease), checked, and marked as checked for that state.
+//! A study that receives more instances later is due again after it settles again (results
+//! are replaced, not duplicated).
+//!
+//! Nothing is lost across restarts or when a node dies: on start, when the event subscription
+//! lags, and periodically (twice the settle time, at most a minute), the worker queues from the
+//! catalogue every stored instance that has no QC result (the periodic pass only those older
+//! than that period, which their own node has had time to check), and works through them between live events; a study claimed by a dead
+//! node is claimed again when the lease runs out. Logs name instances by blob key and never
+//! carry patient attributes.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +28,6 @@ use mira_store::BlobKey;
 use sqlx::Row;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::header::{Header, Pixels, read_file};
 use crate::instance::Context;
@@ -37,6 +44,9 @@ pub struct QcSettings {
     /// Seconds a study must receive nothing before it counts as complete and gets series
     /// (CT completeness) and study QC.
     pub settle_secs: u64,
+    /// Seconds a node holds a settled study it claimed for series and study QC before another
+    /// node may take it over (a node that died while checking it).
+    pub study_lease_secs: u64,
     /// Rule overrides (TOML) for every site; absent: the default catalogue.
     pub rules: Option<std::path::PathBuf>,
     /// Further overrides per site, by Institution Name (0008,0080), applied after `rules`:
@@ -49,6 +59,7 @@ impl Default for QcSettings {
         QcSettings {
             enabled: true,
             settle_secs: 30,
+            study_lease_secs: 300,
             rules: None,
             sites: BTreeMap::new(),
         }
@@ -76,6 +87,8 @@ impl QcSettings {
             rules: Arc::new(rules),
             sites,
             settle: Duration::from_secs(self.settle_secs),
+            study_lease: Duration::from_secs(self.study_lease_secs),
+            node: "mira".into(),
         })
     }
 }
@@ -89,6 +102,10 @@ pub struct WorkerConfig {
     pub sites: HashMap<String, Arc<RuleSet>>,
     /// How long a study must receive nothing before it counts as complete.
     pub settle: Duration,
+    /// How long a claimed study is held before another node may take it over.
+    pub study_lease: Duration,
+    /// This node's name, under which it claims settled studies.
+    pub node: String,
 }
 
 impl WorkerConfig {
@@ -106,6 +123,8 @@ impl Default for WorkerConfig {
             rules: Arc::new(RuleSet::default()),
             sites: HashMap::new(),
             settle: Duration::from_secs(30),
+            study_lease: Duration::from_secs(300),
+            node: "mira".into(),
         }
     }
 }
@@ -132,13 +151,17 @@ async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let store = QcStore::new(archive.catalogue.pool().clone());
-    let mut pending: HashMap<String, Instant> = HashMap::new();
-    // what a restart, a crash or a lagging subscription left unchecked
+    // studies this node stored into: checked at shutdown without waiting to settle
+    let mut touched: HashSet<String> = HashSet::new();
+    // what a restart, a crash, a dead node or a lagging subscription left unchecked
     let mut backlog: VecDeque<Job> = VecDeque::new();
-    catch_up(&archive, &mut backlog, &mut pending).await;
+    catch_up(&archive, &mut backlog, None).await;
     let tick = (config.settle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
     let mut ticker = tokio::time::interval(tick);
     let mut flush_ticker = tokio::time::interval(FLUSH_EVERY);
+    let catch_up_every = catch_up_every(config.settle);
+    let mut catch_up_ticker = tokio::time::interval(catch_up_every);
+    catch_up_ticker.reset();
     // instance results are stored in batches: one database flush per batch, not per instance,
     // so that QC does not compete with the archive's group commits
     let mut done: Vec<(Report, Provenance)> = Vec::new();
@@ -148,7 +171,7 @@ async fn run(
             _ = shutdown.changed() => break,
             event = events.recv() => match event {
                 Ok(e) => {
-                    pending.insert(e.study_instance_uid.clone(), Instant::now());
+                    touched.insert(e.study_instance_uid.clone());
                     instance_qc(&archive, &config, &e.key, &e.sop_instance_uid, &mut done).await;
                     if done.len() >= BATCH {
                         flush(&store, &mut done).await;
@@ -156,29 +179,22 @@ async fn run(
                 }
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "qc: fell behind the ingest pipeline; catching up from the catalogue");
-                    catch_up(&archive, &mut backlog, &mut pending).await;
+                    catch_up(&archive, &mut backlog, None).await;
                 }
                 Err(RecvError::Closed) => break,
             },
             _ = ticker.tick() => {
-                let now = Instant::now();
-                let ready: Vec<String> = pending
-                    .iter()
-                    .filter(|(_, t)| now.duration_since(**t) >= config.settle)
-                    .map(|(s, _)| s.clone())
-                    .collect();
-                if !ready.is_empty() {
-                    flush(&store, &mut done).await;
-                }
-                for study in ready {
-                    pending.remove(&study);
-                    study_qc(&archive, &store, &config, &study).await;
-                }
+                flush(&store, &mut done).await;
+                let cutoff = mira_store::db::now_minus(config.settle.as_secs());
+                check_settled(&archive, &store, &config, &cutoff, None).await;
             }
             _ = flush_ticker.tick(), if !done.is_empty() => flush(&store, &mut done).await,
-            Some((sop, study, key)) = async { backlog.pop_front() }, if !backlog.is_empty() => {
+            _ = catch_up_ticker.tick() => {
+                let older_than = mira_store::db::now_minus(catch_up_every.as_secs());
+                catch_up(&archive, &mut backlog, Some(&older_than)).await;
+            }
+            Some((sop, _study, key)) = async { backlog.pop_front() }, if !backlog.is_empty() => {
                 instance_qc(&archive, &config, &key, &sop, &mut done).await;
-                pending.entry(study).or_insert_with(Instant::now);
                 if done.len() >= BATCH {
                     flush(&store, &mut done).await;
                 }
@@ -186,8 +202,9 @@ async fn run(
         }
     }
     flush(&store, &mut done).await;
-    for study in pending.into_keys() {
-        study_qc(&archive, &store, &config, &study).await;
+    let now = mira_store::db::now();
+    for study in touched {
+        check_settled(&archive, &store, &config, &now, Some(&study)).await;
     }
 }
 
@@ -195,20 +212,109 @@ async fn run(
 const BATCH: usize = 64;
 /// Longest an instance result waits to be stored.
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// How often the catalogue is searched for instances no node checked (a node that died
+/// between storing and checking), and how old such an instance must be (its own node has
+/// had time to check it): twice the settle time, between 5 s and a minute.
+fn catch_up_every(settle: Duration) -> Duration {
+    (settle * 2).clamp(Duration::from_secs(5), Duration::from_secs(60))
+}
 
 async fn flush(store: &QcStore, done: &mut Vec<(Report, Provenance)>) {
+    if done.is_empty() {
+        return;
+    }
     if let Err(e) = store.save_all(done).await {
         tracing::error!(error = %e, results = done.len(), "qc: cannot store instance results");
     }
     done.clear();
 }
 
-/// Queues the stored instances that have no QC result and the studies whose study result is
-/// missing or older than one of their instance results.
+/// Claims, one after another, the studies that settled (last stored into before `cutoff`)
+/// and were not checked in that state, and checks them; `only` narrows to one study.
+async fn check_settled(
+    archive: &mira_store::Archive,
+    store: &QcStore,
+    config: &WorkerConfig,
+    cutoff: &str,
+    only: Option<&str>,
+) {
+    loop {
+        let lease = config.study_lease.as_secs();
+        match claim_settled(archive.catalogue.pool(), &config.node, lease, cutoff, only).await {
+            Ok(Some((study, state))) => {
+                study_qc(archive, store, config, &study).await;
+                if let Err(e) =
+                    mark_checked(archive.catalogue.pool(), &config.node, &study, &state).await
+                {
+                    tracing::error!(error = %e, "qc: cannot record a study as checked");
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "qc: cannot claim a settled study");
+                return;
+            }
+        }
+    }
+}
+
+/// Claims one settled, unchecked study for `node`: its UID and the state (`updated_at`) seen.
+async fn claim_settled(
+    pool: &sqlx::AnyPool,
+    node: &str,
+    lease_secs: u64,
+    cutoff: &str,
+    only: Option<&str>,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let lock = match mira_store::db::backend(pool) {
+        mira_store::db::Backend::Sqlite => "",
+        mira_store::db::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+    };
+    let sql = format!(
+        "UPDATE studies SET qc_claimed_by = $1, qc_lease_until = $2
+         WHERE id = (SELECT id FROM studies
+                     WHERE updated_at <= $3 AND (qc_done_for IS NULL OR qc_done_for < updated_at)
+                       AND (qc_lease_until IS NULL OR qc_lease_until < $4)
+                       AND ($5 IS NULL OR study_instance_uid = $5)
+                     ORDER BY updated_at LIMIT 1 {lock})
+         RETURNING study_instance_uid, updated_at"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(node)
+        .bind(mira_store::db::now_plus(lease_secs))
+        .bind(cutoff)
+        .bind(mira_store::db::now())
+        .bind(only)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// Records that `node` checked `study` as it was at `state`, and gives up the claim.
+async fn mark_checked(
+    pool: &sqlx::AnyPool,
+    node: &str,
+    study: &str,
+    state: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE studies SET qc_done_for = $1, qc_lease_until = NULL
+         WHERE study_instance_uid = $2 AND qc_claimed_by = $3",
+    )
+    .bind(state)
+    .bind(study)
+    .bind(node)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Queues the stored instances that have no QC result (stored before `older_than`, when
+/// given).
 async fn catch_up(
     archive: &mira_store::Archive,
     backlog: &mut VecDeque<Job>,
-    pending: &mut HashMap<String, Instant>,
+    older_than: Option<&str>,
 ) {
     let pool = archive.catalogue.pool();
     let unchecked = sqlx::query(
@@ -216,22 +322,15 @@ async fn catch_up(
          FROM instances i JOIN series se ON i.series_pk = se.id JOIN studies st ON se.study_pk = st.id
          WHERE NOT EXISTS (SELECT 1 FROM qc_results r
                            WHERE r.level = 'instance' AND r.subject_uid = i.sop_instance_uid)
+           AND ($1 IS NULL OR i.received_at < $1)
          ORDER BY i.id",
     )
+    .bind(older_than)
     .fetch_all(pool)
     .await;
-    let unsettled = sqlx::query(
-        "SELECT DISTINCT r.study_instance_uid FROM qc_results r
-         WHERE r.level = 'instance' AND NOT EXISTS (
-            SELECT 1 FROM qc_results s WHERE s.level = 'study'
-            AND s.subject_uid = r.study_instance_uid AND s.checked_at >= r.checked_at)",
-    )
-    .fetch_all(pool)
-    .await;
-    match (unchecked, unsettled) {
-        (Ok(unchecked), Ok(unsettled)) => {
-            let queued: std::collections::HashSet<String> =
-                backlog.iter().map(|j| j.0.clone()).collect();
+    match unchecked {
+        Ok(unchecked) => {
+            let queued: HashSet<String> = backlog.iter().map(|j| j.0.clone()).collect();
             let before = backlog.len();
             backlog.extend(
                 unchecked
@@ -239,9 +338,6 @@ async fn catch_up(
                     .map(|r| (r.get(0), r.get(1), r.get(2)))
                     .filter(|j: &Job| !queued.contains(&j.0)),
             );
-            for r in unsettled {
-                pending.entry(r.get(0)).or_insert_with(Instant::now);
-            }
             if backlog.len() > before {
                 tracing::info!(
                     instances = backlog.len() - before,
@@ -249,7 +345,7 @@ async fn catch_up(
                 );
             }
         }
-        (Err(e), _) | (_, Err(e)) => {
+        Err(e) => {
             tracing::error!(error = %e, "qc: cannot list unchecked instances");
         }
     }
@@ -267,7 +363,13 @@ async fn instance_qc(
         tracing::warn!(key = blob_key, "qc: invalid blob key");
         return;
     };
-    let path = archive.blobs.path_of(&key);
+    let path = match archive.blobs.local_path(&key).await {
+        Ok(path) => path,
+        Err(e) => {
+            tracing::warn!(key = blob_key, error = %e, "qc: instance not readable");
+            return;
+        }
+    };
     let config = config.clone();
     let subject = sop_instance_uid.to_string();
     let result = tokio::task::spawn_blocking(move || {
@@ -306,7 +408,7 @@ pub async fn study_qc(
 ) {
     let rows = match sqlx::query(
         "SELECT i.blob_key FROM instances i JOIN series se ON i.series_pk = se.id
-         JOIN studies st ON se.study_pk = st.id WHERE st.study_instance_uid = ?",
+         JOIN studies st ON se.study_pk = st.id WHERE st.study_instance_uid = $1",
     )
     .bind(study_uid)
     .fetch_all(archive.catalogue.pool())
@@ -318,11 +420,16 @@ pub async fn study_qc(
             return;
         }
     };
-    let paths: Vec<_> = rows
+    let mut paths = Vec::with_capacity(rows.len());
+    for key in rows
         .iter()
         .filter_map(|r| BlobKey::parse(r.get::<&str, _>(0)).ok())
-        .map(|k| archive.blobs.path_of(&k))
-        .collect();
+    {
+        match archive.blobs.local_path(&key).await {
+            Ok(path) => paths.push(path),
+            Err(e) => tracing::warn!(key = %key, error = %e, "qc: instance not readable"),
+        }
+    }
     let config = config.clone();
     let subject = study_uid.to_string();
     let reports = tokio::task::spawn_blocking(move || {

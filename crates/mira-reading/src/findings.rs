@@ -103,7 +103,7 @@ impl Reading {
             .collect();
         let rows = sqlx::query(
             "SELECT finding_id, decision, reason, finding, decided_by, decided_at \
-             FROM reading_decisions WHERE study_instance_uid = ? ORDER BY id",
+             FROM reading_decisions WHERE study_instance_uid = $1 ORDER BY id",
         )
         .bind(study_uid)
         .fetch_all(&self.pool)
@@ -199,7 +199,7 @@ impl Reading {
         sqlx::query(
             "INSERT INTO reading_decisions (study_instance_uid, finding_id, analyzer, \
              analyzer_version, decision, reason, finding, decided_by, decided_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(study_uid)
         .bind(finding_id)
@@ -233,7 +233,7 @@ impl Reading {
             ));
         }
         let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM reading_decisions WHERE study_instance_uid = ? AND analyzer IS NULL \
+            "SELECT count(*) FROM reading_decisions WHERE study_instance_uid = $1 AND analyzer IS NULL \
              AND finding_id LIKE 'physician/%'",
         )
         .bind(study_uid)
@@ -258,7 +258,7 @@ impl Reading {
         };
         sqlx::query(
             "INSERT INTO reading_decisions (study_instance_uid, finding_id, decision, finding, \
-             decided_by, decided_at) VALUES (?, ?, 'added', ?, ?, ?)",
+             decided_by, decided_at) VALUES ($1, $2, 'added', $3, $4, $5)",
         )
         .bind(study_uid)
         .bind(&finding.id)
@@ -276,13 +276,15 @@ impl Reading {
     }
 
     pub(crate) async fn refuse_if_signed(&self, study_uid: &str) -> Result<(), ReadingError> {
-        let signed: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM reports WHERE study_instance_uid = ? AND state = 'signed')",
+        // an integer, not EXISTS's own type: a boolean on PostgreSQL, an integer on SQLite
+        let signed: i64 = sqlx::query_scalar(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM reports WHERE study_instance_uid = $1 \
+             AND state = 'signed') THEN 1 ELSE 0 END",
         )
         .bind(study_uid)
         .fetch_one(&self.pool)
         .await?;
-        if signed {
+        if signed != 0 {
             Err(ReadingError::Signed)
         } else {
             Ok(())
@@ -292,7 +294,7 @@ impl Reading {
     async fn done_jobs(&self, study_uid: &str) -> Result<Vec<JobResult>, ReadingError> {
         let rows = sqlx::query(
             "SELECT id, analyzer, subject_uid, coalesce(analyzer_version, ''), result \
-             FROM analysis_jobs WHERE study_instance_uid = ? AND state = 'done' ORDER BY id",
+             FROM analysis_jobs WHERE study_instance_uid = $1 AND state = 'done' ORDER BY id",
         )
         .bind(study_uid)
         .fetch_all(&self.pool)

@@ -24,7 +24,7 @@ pub mod reports;
 pub mod review;
 pub mod worklist;
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 pub use findings::{DecisionInput, FindingView};
 pub use reports::{NewNotification, ReportPatch, ReportView, SignedBy};
@@ -66,7 +66,7 @@ pub enum ReadingError {
 /// The reading workflow over the catalogue database.
 #[derive(Debug, Clone)]
 pub struct Reading {
-    pool: SqlitePool,
+    pool: AnyPool,
     settings: ReadingSettings,
 }
 
@@ -82,7 +82,7 @@ pub struct ReadingSettings {
 
 impl Reading {
     /// The workflow on the catalogue's pool (its migrations already applied).
-    pub fn new(pool: SqlitePool, settings: ReadingSettings) -> Self {
+    pub fn new(pool: AnyPool, settings: ReadingSettings) -> Self {
         Reading { pool, settings }
     }
 
@@ -93,16 +93,4 @@ impl Reading {
 }
 
 /// Now, as stored (`2026-12-03T14:00:00.000Z`, the format of the catalogue's timestamps).
-pub(crate) fn now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.millisecond()
-    )
-}
+pub(crate) use mira_store::db::now;

@@ -121,7 +121,7 @@ impl Reading {
         let summary = self.study_summary(study_uid, sites).await?;
         let body_part: Option<String> = sqlx::query_scalar(
             "SELECT se.body_part_examined FROM series se JOIN studies s ON s.id = se.study_pk \
-             WHERE s.study_instance_uid = ? AND se.body_part_examined IS NOT NULL LIMIT 1",
+             WHERE s.study_instance_uid = $1 AND se.body_part_examined IS NOT NULL LIMIT 1",
         )
         .bind(study_uid)
         .fetch_optional(&self.pool)
@@ -130,7 +130,7 @@ impl Reading {
             "SELECT se.series_instance_uid, se.modality, se.series_number, se.series_description, \
              se.body_part_examined, i.sop_instance_uid, i.sop_class_uid, i.instance_number \
              FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies s ON s.id = se.study_pk \
-             WHERE s.study_instance_uid = ? ORDER BY se.series_number, se.id, i.instance_number, i.id",
+             WHERE s.study_instance_uid = $1 ORDER BY se.series_number, se.id, i.instance_number, i.id",
         )
         .bind(study_uid)
         .fetch_all(&self.pool)
@@ -203,7 +203,7 @@ impl Reading {
         let header = self.report_header(study_uid, sites).await?;
         self.refuse_if_signed(study_uid).await?;
         let existing: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM reports WHERE study_instance_uid = ? AND kind = 'report' AND state = 'draft'",
+            "SELECT id FROM reports WHERE study_instance_uid = $1 AND kind = 'report' AND state = 'draft'",
         )
         .bind(study_uid)
         .fetch_optional(&self.pool)
@@ -215,7 +215,7 @@ impl Reading {
         let derived: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT se.series_instance_uid FROM series se \
              JOIN studies s ON s.id = se.study_pk JOIN instances i ON i.series_pk = se.id \
-             WHERE s.study_instance_uid = ? \
+             WHERE s.study_instance_uid = $1 \
              AND (i.received_from LIKE 'analysis:%' OR i.received_from LIKE 'reading:%')",
         )
         .bind(study_uid)
@@ -232,7 +232,7 @@ impl Reading {
         let now = crate::now();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO reports (study_instance_uid, version, kind, state, document, author, \
-             created_at, updated_at) VALUES (?, 1, 'report', 'draft', ?, ?, ?, ?) RETURNING id",
+             created_at, updated_at) VALUES ($1, 1, 'report', 'draft', $2, $3, $4, $5) RETURNING id",
         )
         .bind(study_uid)
         .bind(to_json(&document)?)
@@ -265,7 +265,7 @@ impl Reading {
 
     async fn report_row(&self, id: i64) -> Result<ReportView, ReadingError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REPORT_COLUMNS} FROM reports WHERE id = ?"
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -277,7 +277,7 @@ impl Reading {
     /// Every report and addendum of a study, oldest first.
     pub async fn reports_of(&self, study_uid: &str) -> Result<Vec<ReportView>, ReadingError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REPORT_COLUMNS} FROM reports WHERE study_instance_uid = ? ORDER BY version"
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE study_instance_uid = $1 ORDER BY version"
         )))
         .bind(study_uid)
         .fetch_all(&self.pool)
@@ -319,7 +319,7 @@ impl Reading {
             document.critical = v;
         }
         sqlx::query(
-            "UPDATE reports SET document = ?, updated_at = ? WHERE id = ? AND state = 'draft'",
+            "UPDATE reports SET document = $1, updated_at = $2 WHERE id = $3 AND state = 'draft'",
         )
         .bind(to_json(&document)?)
         .bind(crate::now())
@@ -362,11 +362,11 @@ impl Reading {
             return Err(ReadingError::QcFailed(qc));
         }
         let sr_uid = derived_uid(&format!("mira-report:{study_uid}:{id}:{}", view.version));
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = mira_store::db::begin_write(&self.pool, "mira.reports").await?;
         let updated = sqlx::query(
-            "UPDATE reports SET state = 'signed', document = ?, signed_by = ?, signed_by_name = ?, \
-             signed_at = ?, qc = ?, sr_sop_instance_uid = ?, updated_at = ? \
-             WHERE id = ? AND state = 'draft'",
+            "UPDATE reports SET state = 'signed', document = $1, signed_by = $2, signed_by_name = $3, \
+             signed_at = $4, qc = $5, sr_sop_instance_uid = $6, updated_at = $7 \
+             WHERE id = $8 AND state = 'draft'",
         )
         .bind(to_json(&document)?)
         .bind(&signer.user)
@@ -394,7 +394,7 @@ impl Reading {
             };
             sqlx::query(
                 "INSERT INTO reading_reviews (report_id, study_instance_uid, finding_id, analyzer, \
-                 analyzer_version, site_pk, decision, signed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 analyzer_version, site_pk, decision, signed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(id)
             .bind(&study_uid)
@@ -428,9 +428,9 @@ impl Reading {
             return Err(ReadingError::Invalid("an addendum needs text".into()));
         }
         let now = crate::now();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = mira_store::db::begin_write(&self.pool, "mira.reports").await?;
         let version: i64 = sqlx::query_scalar(
-            "SELECT coalesce(max(version), 0) + 1 FROM reports WHERE study_instance_uid = ?",
+            "SELECT coalesce(max(version), 0) + 1 FROM reports WHERE study_instance_uid = $1",
         )
         .bind(&base.study_instance_uid)
         .fetch_one(&mut *tx)
@@ -442,7 +442,7 @@ impl Reading {
         let new_id: i64 = sqlx::query_scalar(
             "INSERT INTO reports (study_instance_uid, version, kind, state, document, addendum_text, \
              author, signed_by, signed_by_name, signed_at, sr_sop_instance_uid, created_at, updated_at) \
-             VALUES (?, ?, 'addendum', 'signed', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, 'addendum', 'signed', $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(&base.study_instance_uid)
         .bind(version)
@@ -514,13 +514,13 @@ impl Reading {
         let at = crate::now();
         sqlx::query(
             "INSERT INTO critical_notifications (study_instance_uid, recipient, method, message, \
-             read_back, notified_by, notified_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+             read_back, notified_by, notified_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(study_uid)
         .bind(new.recipient.trim())
         .bind(&new.method)
         .bind(&new.message)
-        .bind(new.read_back)
+        .bind(i64::from(new.read_back))
         .bind(user)
         .bind(&at)
         .execute(&self.pool)
@@ -539,7 +539,7 @@ impl Reading {
     pub async fn notifications(&self, study_uid: &str) -> Result<Vec<Notification>, ReadingError> {
         let rows = sqlx::query(
             "SELECT recipient, method, message, read_back, notified_by, notified_at \
-             FROM critical_notifications WHERE study_instance_uid = ? ORDER BY id",
+             FROM critical_notifications WHERE study_instance_uid = $1 ORDER BY id",
         )
         .bind(study_uid)
         .fetch_all(&self.pool)
@@ -550,7 +550,7 @@ impl Reading {
                 recipient: row.get(0),
                 method: row.get(1),
                 message: row.get(2),
-                read_back: row.get(3),
+                read_back: row.get::<i64, _>(3) != 0,
                 notified_by: row.get(4),
                 notified_at: row.get(5),
             })
@@ -594,7 +594,7 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, ReadingError> {
     serde_json::to_string(value).map_err(|e| ReadingError::Invalid(e.to_string()))
 }
 
-fn report_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ReportView, ReadingError> {
+fn report_from_row(row: &sqlx::any::AnyRow) -> Result<ReportView, ReadingError> {
     let document: ReportDocument = serde_json::from_str(&row.get::<String, _>(5))
         .map_err(|e| ReadingError::Corrupt(format!("report document: {e}")))?;
     let qc: Option<String> = row.get(14);

@@ -17,18 +17,22 @@ pub enum Bucket {
     /// One figure for the whole period.
     #[default]
     All,
-    /// Per ISO-like week (`2026-W48`, weeks from Monday).
+    /// Per ISO 8601 week (`2026-W49`: weeks from Monday, week 1 holds the first Thursday).
     Week,
     /// Per month (`2026-12`).
     Month,
 }
 
 impl Bucket {
-    fn sql(self) -> &'static str {
-        match self {
-            Bucket::All => "'all'",
-            Bucket::Week => "strftime('%Y-W%W', r.signed_at)",
-            Bucket::Month => "substr(r.signed_at, 1, 7)",
+    fn sql(self, backend: mira_store::db::Backend) -> &'static str {
+        use mira_store::db::Backend;
+        match (self, backend) {
+            (Bucket::All, _) => "'all'",
+            (Bucket::Week, Backend::Sqlite) => "strftime('%G-W%V', r.signed_at)",
+            (Bucket::Week, Backend::Postgres) => {
+                "to_char(CAST(substr(r.signed_at, 1, 10) AS DATE), 'IYYY-\"W\"IW')"
+            }
+            (Bucket::Month, _) => "substr(r.signed_at, 1, 7)",
         }
     }
 }
@@ -98,15 +102,15 @@ impl Reading {
     ) -> Result<Vec<AgreementRow>, ReadingError> {
         let sql = format!(
             "SELECT r.analyzer, r.analyzer_version, si.code, {period} AS period, \
-             sum(r.decision = 'accepted'), sum(r.decision = 'edited'), \
-             sum(r.decision = 'rejected'), sum(r.decision = 'unreviewed'), \
+             CAST(sum(CASE WHEN r.decision = 'accepted' THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(CASE WHEN r.decision = 'edited' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(sum(CASE WHEN r.decision = 'rejected' THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(CASE WHEN r.decision = 'unreviewed' THEN 1 ELSE 0 END) AS BIGINT), \
              count(DISTINCT r.report_id), r.site_pk \
              FROM reading_reviews r LEFT JOIN sites si ON si.id = r.site_pk \
-             WHERE (?1 IS NULL OR substr(r.signed_at, 1, 10) >= ?1) \
-             AND (?2 IS NULL OR substr(r.signed_at, 1, 10) <= ?2) \
-             GROUP BY r.analyzer, r.analyzer_version, r.site_pk, period \
+             WHERE ($1 IS NULL OR substr(r.signed_at, 1, 10) >= $1) \
+             AND ($2 IS NULL OR substr(r.signed_at, 1, 10) <= $2) \
+             GROUP BY r.analyzer, r.analyzer_version, r.site_pk, si.code, period \
              ORDER BY r.analyzer, r.analyzer_version, si.code, period",
-            period = bucket.sql()
+            period = bucket.sql(mira_store::db::backend(&self.pool))
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(from)
@@ -143,13 +147,14 @@ impl Reading {
               WHERE se.study_pk = s.id AND i.received_from NOT LIKE 'analysis:%'), \
              (SELECT count(*) FROM reports a WHERE a.study_instance_uid = r.study_instance_uid \
               AND a.kind = 'addendum'), \
-             EXISTS (SELECT 1 FROM critical_notifications n \
+             CASE WHEN EXISTS (SELECT 1 FROM critical_notifications n \
               WHERE n.study_instance_uid = r.study_instance_uid AND n.read_back = 1) \
+              THEN 1 ELSE 0 END \
              FROM reports r JOIN studies s ON s.study_instance_uid = r.study_instance_uid \
              LEFT JOIN sites si ON si.id = s.site_pk \
              WHERE r.kind = 'report' AND r.state = 'signed' \
-             AND (?1 IS NULL OR substr(r.signed_at, 1, 10) >= ?1) \
-             AND (?2 IS NULL OR substr(r.signed_at, 1, 10) <= ?2) \
+             AND ($1 IS NULL OR substr(r.signed_at, 1, 10) >= $1) \
+             AND ($2 IS NULL OR substr(r.signed_at, 1, 10) <= $2) \
              ORDER BY si.code",
         )
         .bind(from)
@@ -187,7 +192,7 @@ impl Reading {
             }
             if document.critical {
                 ind.critical += 1;
-                if row.get::<bool, _>(7) {
+                if row.get::<i64, _>(7) != 0 {
                     ind.critical_notified += 1;
                 }
             }

@@ -139,8 +139,8 @@ fn sites_clause(sites: &SiteFilter) -> String {
 const STUDY_COLUMNS: &str = "s.study_instance_uid, p.patient_name, p.patient_id, p.patient_sex, \
     p.patient_birth_date, s.accession_number, s.study_date, s.study_time, s.study_description, \
     s.site_pk, si.code, si.name, s.created_at, \
-    (SELECT group_concat(DISTINCT se.modality) FROM series se WHERE se.study_pk = s.id \
-        AND se.modality NOT IN ('SR', 'PR')), \
+    (SELECT string_agg(m, ',') FROM (SELECT DISTINCT se.modality AS m FROM series se \
+        WHERE se.study_pk = s.id AND se.modality NOT IN ('SR', 'PR')) AS modalities), \
     (SELECT count(*) FROM series se WHERE se.study_pk = s.id), \
     (SELECT count(*) FROM instances i JOIN series se ON se.id = i.series_pk \
         WHERE se.study_pk = s.id), \
@@ -160,19 +160,29 @@ impl Reading {
              LEFT JOIN sites si ON si.id = s.site_pk WHERE {}",
             sites_clause(sites)
         );
+        // numbered in the order they are bound below
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
         if filter.site.is_some() {
-            sql.push_str(" AND si.code = ?");
+            sql.push_str(&format!(" AND si.code = ${}", next()));
         }
         if filter.modality.is_some() {
-            sql.push_str(
-                " AND EXISTS (SELECT 1 FROM series se WHERE se.study_pk = s.id AND se.modality = ?)",
-            );
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM series se WHERE se.study_pk = s.id AND se.modality = ${})",
+                next()
+            ));
         }
         if filter.q.is_some() {
-            sql.push_str(
-                " AND (p.patient_name LIKE ? ESCAPE '\\' OR p.patient_id LIKE ? ESCAPE '\\' \
-                 OR s.accession_number LIKE ? ESCAPE '\\')",
-            );
+            // lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not
+            let (a, b, c) = (next(), next(), next());
+            sql.push_str(&format!(
+                " AND (lower(p.patient_name) LIKE lower(${a}) ESCAPE '\\' \
+                 OR lower(p.patient_id) LIKE lower(${b}) ESCAPE '\\' \
+                 OR lower(s.accession_number) LIKE lower(${c}) ESCAPE '\\')"
+            ));
         }
         // newest first; urgency sorting happens after the states are known
         sql.push_str(" ORDER BY s.created_at DESC, s.id DESC LIMIT 5000");
@@ -224,7 +234,7 @@ impl Reading {
         let sql = format!(
             "SELECT {STUDY_COLUMNS} FROM studies s JOIN patients p ON p.id = s.patient_pk \
              LEFT JOIN sites si ON si.id = s.site_pk \
-             WHERE s.study_instance_uid = ? AND {}",
+             WHERE s.study_instance_uid = $1 AND {}",
             sites_clause(sites)
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -237,7 +247,7 @@ impl Reading {
 
     async fn complete_summary(
         &self,
-        row: &sqlx::sqlite::SqliteRow,
+        row: &sqlx::any::AnyRow,
     ) -> Result<StudySummary, ReadingError> {
         let uid: String = row.get(0);
         let site = match (
@@ -258,13 +268,15 @@ impl Reading {
             .unwrap_or_default();
         let qc = self.qc_summary(&uid).await?;
         let ai = self.ai_summary(&uid).await?;
-        let (priority, opened): (String, bool) = sqlx::query_as::<_, (String, bool)>(
-            "SELECT priority, opened_by IS NOT NULL FROM reading_state WHERE study_instance_uid = ?",
+        let (priority, opened): (String, i64) = sqlx::query_as::<_, (String, i64)>(
+            "SELECT priority, CASE WHEN opened_by IS NULL THEN 0 ELSE 1 END FROM reading_state \
+             WHERE study_instance_uid = $1",
         )
         .bind(&uid)
         .fetch_optional(&self.pool)
         .await?
-        .unwrap_or(("routine".into(), false));
+        .unwrap_or(("routine".into(), 0));
+        let opened = opened != 0;
         let state = self.reading_state(&uid, &ai, opened).await?;
         let urgent = priority != "routine" || ai.flags.iter().any(|f| f.urgent);
         Ok(StudySummary {
@@ -294,14 +306,14 @@ impl Reading {
 
     async fn qc_summary(&self, study_uid: &str) -> Result<QcSummary, ReadingError> {
         let outcome: Option<String> = sqlx::query_scalar(
-            "SELECT outcome FROM qc_results WHERE level = 'study' AND study_instance_uid = ?",
+            "SELECT outcome FROM qc_results WHERE level = 'study' AND study_instance_uid = $1",
         )
         .bind(study_uid)
         .fetch_optional(&self.pool)
         .await?;
         let failed: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT c.rule_id FROM qc_checks c JOIN qc_results r ON r.id = c.result_pk \
-             WHERE r.study_instance_uid = ? AND c.status = 'fail' ORDER BY c.rule_id",
+             WHERE r.study_instance_uid = $1 AND c.status = 'fail' ORDER BY c.rule_id",
         )
         .bind(study_uid)
         .fetch_all(&self.pool)
@@ -311,7 +323,7 @@ impl Reading {
 
     async fn ai_summary(&self, study_uid: &str) -> Result<AiSummary, ReadingError> {
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT state, flags FROM analysis_jobs WHERE study_instance_uid = ? ORDER BY id",
+            "SELECT state, flags FROM analysis_jobs WHERE study_instance_uid = $1 ORDER BY id",
         )
         .bind(study_uid)
         .fetch_all(&self.pool)
@@ -347,7 +359,7 @@ impl Reading {
         opened: bool,
     ) -> Result<String, ReadingError> {
         let reports: Vec<(String, String)> = sqlx::query_as(
-            "SELECT kind, state FROM reports WHERE study_instance_uid = ? ORDER BY version",
+            "SELECT kind, state FROM reports WHERE study_instance_uid = $1 ORDER BY version",
         )
         .bind(study_uid)
         .fetch_all(&self.pool)
@@ -361,12 +373,14 @@ impl Reading {
         if reports.iter().any(|(k, s)| k == "report" && s == "signed") {
             return Ok("signed".into());
         }
-        let decided: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM reading_decisions WHERE study_instance_uid = ?)",
+        let decided = sqlx::query_scalar::<_, i64>(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM reading_decisions \
+             WHERE study_instance_uid = $1) THEN 1 ELSE 0 END",
         )
         .bind(study_uid)
         .fetch_one(&self.pool)
-        .await?;
+        .await?
+            != 0;
         if opened || decided || !reports.is_empty() {
             return Ok("in-review".into());
         }
@@ -376,10 +390,10 @@ impl Reading {
     /// Marks the study opened for reading by `user` (the first opening is kept).
     pub async fn open(&self, study_uid: &str, user: &str) -> Result<(), ReadingError> {
         sqlx::query(
-            "INSERT INTO reading_state (study_instance_uid, opened_by, opened_at) VALUES (?, ?, ?) \
+            "INSERT INTO reading_state (study_instance_uid, opened_by, opened_at) VALUES ($1, $2, $3) \
              ON CONFLICT (study_instance_uid) DO UPDATE SET \
-             opened_by = coalesce(opened_by, excluded.opened_by), \
-             opened_at = coalesce(opened_at, excluded.opened_at)",
+             opened_by = coalesce(reading_state.opened_by, excluded.opened_by), \
+             opened_at = coalesce(reading_state.opened_at, excluded.opened_at)",
         )
         .bind(study_uid)
         .bind(user)
@@ -397,7 +411,7 @@ impl Reading {
             ));
         }
         sqlx::query(
-            "INSERT INTO reading_state (study_instance_uid, priority) VALUES (?, ?) \
+            "INSERT INTO reading_state (study_instance_uid, priority) VALUES ($1, $2) \
              ON CONFLICT (study_instance_uid) DO UPDATE SET priority = excluded.priority",
         )
         .bind(study_uid)

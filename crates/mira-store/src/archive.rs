@@ -7,7 +7,25 @@ use mira_dicom::InstanceAttributes;
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{NewLocation, existing_instance, upsert_instance};
-use crate::{BlobKey, BlobStore, Catalogue, Flush, StagingFile, StoreError};
+use crate::db::PoolSettings;
+use crate::{BlobKey, BlobStore, Catalogue, Flush, S3Settings, StagingFile, StoreError};
+
+/// Where an archive keeps its catalogue and its blobs: by default both in the data directory
+/// (SQLite and local files, one node); a region's nodes share a PostgreSQL database and an
+/// S3-compatible object store, and keep only staging files and a cache locally.
+#[derive(Debug, Clone, Default)]
+pub struct Location {
+    /// The catalogue's database URL; `None`: `catalogue.sqlite` in the data directory.
+    pub database_url: Option<String>,
+    /// The connection pool's settings.
+    pub pool: PoolSettings,
+    /// The shared object store; `None`: local files only.
+    pub s3: Option<S3Settings>,
+}
+
+/// How long an unreferenced object in a shared store is left alone at start-up: another node
+/// may have uploaded it for a batch it has not committed yet.
+const SHARED_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// What to do when an instance arrives whose SOP Instance UID is stored already with
 /// *different* content. (Identical content is always a harmless duplicate.)
@@ -103,10 +121,24 @@ impl Archive {
         policy: ConflictPolicy,
         flush: Flush,
     ) -> Result<(Self, Recovery), StoreError> {
+        Self::open_at(data_dir, &Location::default(), policy, flush).await
+    }
+
+    /// Opens the archive at `location`, with `data_dir` for what stays on this node.
+    pub async fn open_at(
+        data_dir: &Path,
+        location: &Location,
+        policy: ConflictPolicy,
+        flush: Flush,
+    ) -> Result<(Self, Recovery), StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(StoreError::io("create directory", data_dir.to_path_buf()))?;
-        let blobs = BlobStore::open(data_dir, flush)?;
-        let catalogue = Catalogue::open(&data_dir.join("catalogue.sqlite")).await?;
+        let blobs = BlobStore::open_shared(data_dir, flush, location.s3.as_ref())?;
+        let url = match &location.database_url {
+            Some(url) => url.clone(),
+            None => crate::db::sqlite_url(&data_dir.join("catalogue.sqlite")),
+        };
+        let catalogue = Catalogue::connect(&url, location.pool).await?;
         let archive = Archive {
             catalogue,
             blobs,
@@ -123,11 +155,18 @@ impl Archive {
 
     async fn recover(&self) -> Result<Recovery, StoreError> {
         let referenced = self.catalogue.referenced_blob_keys().await?;
-        let present = self.blobs.list().await?;
+        let present = self.blobs.list_with_times().await?;
         let mut recovery = Recovery::default();
         let mut present_set = std::collections::HashSet::with_capacity(present.len());
-        for key in present {
+        let shared = self.blobs.is_shared();
+        let now = std::time::SystemTime::now();
+        for (key, written) in present {
             if referenced.contains(key.as_str()) {
+                present_set.insert(key.as_str().to_string());
+            } else if shared
+                && now.duration_since(written).unwrap_or_default() < SHARED_ORPHAN_GRACE
+            {
+                // perhaps another node's batch, uploaded and not yet committed
                 present_set.insert(key.as_str().to_string());
             } else {
                 tracing::info!(blob = %key, "removing orphaned blob");
@@ -148,10 +187,15 @@ impl Archive {
     /// Commits a batch of staged instances: one catalogue transaction, one flush of the blob
     /// store. The order is what makes it crash-safe: (1) decide each instance inside the
     /// transaction, (2) rename accepted files into place, (3) make files and renames durable
-    /// ([`BlobStore::make_durable`]) while the rows are written into the still-open
-    /// transaction, (4) commit once both are done, (5) delete blobs that replaced instances no
-    /// longer reference. A crash before (4) leaves orphans, which [`Archive::open`] removes; a
-    /// crash after it loses nothing.
+    /// ([`BlobStore::make_durable`]; with a shared object store, upload them
+    /// ([`BlobStore::upload`])) while the rows are written into the still-open transaction,
+    /// (4) commit once both are done, (5) delete blobs that replaced instances no longer
+    /// reference. A crash before (4) leaves orphans, which [`Archive::open`] removes; a crash
+    /// after it loses nothing.
+    ///
+    /// Rows are written in patient, study, series order, so that the batches of several nodes
+    /// committing into one PostgreSQL database take the rows' locks in one order and cannot
+    /// deadlock on them.
     ///
     /// Fails as a whole: either every outcome is returned, or none was committed.
     pub async fn commit_batch(
@@ -208,12 +252,34 @@ impl Archive {
                 }
                 outcomes.push(outcome);
             }
-            // Pass 2: the flush (milliseconds, on the blocking pool) runs while the rows are
-            // written; the commit waits for both.
+            // Pass 2: the flush (milliseconds, on the blocking pool) or the upload runs while
+            // the rows are written; the commit waits for both.
             let flush = (!dirs.is_empty()).then(|| {
                 let blobs = self.blobs.clone();
                 let dirs = std::mem::take(&mut dirs);
-                tokio::task::spawn_blocking(move || blobs.make_durable(&dirs))
+                let keys = adopted.clone();
+                tokio::spawn(async move {
+                    if blobs.is_shared() {
+                        blobs.upload(&keys).await
+                    } else {
+                        tokio::task::spawn_blocking(move || blobs.make_durable(&dirs))
+                            .await
+                            .map_err(|e| {
+                                StoreError::io("flush", PathBuf::new())(std::io::Error::other(e))
+                            })?
+                    }
+                })
+            });
+            accepted.sort_by(|a, b| {
+                let key = |x: &InstanceAttributes| {
+                    (
+                        x.patient.patient_id.clone(),
+                        x.study.study_instance_uid.clone(),
+                        x.series.series_instance_uid.clone(),
+                        x.sop_instance_uid.clone(),
+                    )
+                };
+                key(&a.0).cmp(&key(&b.0))
             });
             for (attributes, key, dataset_offset, size_bytes, received_from, site) in &accepted {
                 let location = NewLocation {
@@ -247,9 +313,11 @@ impl Archive {
         );
         if let Err(e) = committed {
             // Nothing references the files renamed in this batch; remove them now rather
-            // than at the next start.
+            // than at the next start. Uploaded copies stay: another node may have committed
+            // the same instance (same content, same key) meanwhile; the start-up pass removes
+            // them once they are old and still unreferenced.
             for key in &adopted {
-                if let Err(cleanup) = self.blobs.delete(key).await {
+                if let Err(cleanup) = self.blobs.uncache(key).await {
                     tracing::warn!(blob = %key, error = %cleanup, "could not remove blob of failed batch");
                 }
             }

@@ -1,27 +1,24 @@
 //! The catalogue: an sqlx index of patients, studies, series and instances.
 //!
-//! SQLite is the embedded default: one file, WAL journal, `synchronous = FULL` (a committed
-//! transaction survives power loss, which is what a C-STORE success promises), foreign keys on.
-//! Only the archive's single writer task writes; readers use the pool concurrently.
+//! SQLite is the embedded default (one file in the data directory); PostgreSQL serves a region
+//! of many nodes (see [`crate::db`]). On either, a node's archive writer task is the only
+//! writer of these tables in that node; on PostgreSQL several nodes' writers commit at once,
+//! so every insert is an upsert and a batch that loses a deadlock is run again.
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
 use mira_dicom::InstanceAttributes;
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
+use crate::db::{self, Backend, PoolSettings};
 use crate::{BlobKey, StoreError};
-
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Handle on the catalogue database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Catalogue {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 /// Where an instance's bytes are.
@@ -49,7 +46,7 @@ pub struct InstanceLocation {
 
 impl InstanceLocation {
     /// Reads the columns of [`LOCATION_COLUMNS`] in order.
-    pub(crate) fn from_row(r: &sqlx::sqlite::SqliteRow) -> Self {
+    pub(crate) fn from_row(r: &sqlx::any::AnyRow) -> Self {
         InstanceLocation {
             sop_instance_uid: r.get(0),
             blob_key: r.get(1),
@@ -149,7 +146,7 @@ impl Catalogue {
     /// no site.
     pub async fn study_site(&self, study_uid: &str) -> Result<Option<Option<i64>>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT site_pk FROM studies WHERE study_instance_uid = ?")
+            sqlx::query_scalar("SELECT site_pk FROM studies WHERE study_instance_uid = $1")
                 .bind(study_uid)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -158,38 +155,37 @@ impl Catalogue {
 
     /// Opens (creating if needed) the SQLite catalogue at `path` and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            // A connection that comes back still in a transaction is closed, not reused: a
-            // COMMIT that fails (SQLITE_FULL on a full disk) leaves sqlx's transaction depth
-            // set, and every later BEGIN on that connection would fail, for the archive
-            // writer and the QC worker alike, long after space was freed.
-            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
-            .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
-            .connect_with(options)
-            .await?;
-        MIGRATIONS.run(&pool).await?;
-        Ok(Catalogue { pool })
+        Self::connect(&db::sqlite_url(path), PoolSettings::default()).await
+    }
+
+    /// Opens the catalogue at a database URL (`sqlite://FILE?mode=rwc` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`) and applies migrations.
+    pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self, StoreError> {
+        Ok(Catalogue {
+            pool: db::connect(url, settings).await?,
+        })
     }
 
     /// The connection pool, for crates that keep their own tables in the catalogue database
-    /// (QC results, migrations `2026112400002x`).
-    pub fn pool(&self) -> &SqlitePool {
+    /// (QC results, jobs, users, audit, reports).
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    /// Begins the writer's transaction. IMMEDIATE takes the write lock up front (waiting out
-    /// the busy timeout): a deferred transaction that reads and then writes fails at once with
-    /// `SQLITE_BUSY` when another connection wrote in between (QC results share the file).
-    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// The database engine.
+    pub fn backend(&self) -> Backend {
+        db::backend(&self.pool)
+    }
+
+    /// Whether the database answers (for readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Begins the writer's transaction ([`db::begin`]).
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(db::begin(&self.pool).await?)
     }
 
     /// Where the bytes of an instance are, if it is stored.
@@ -198,7 +194,7 @@ impl Catalogue {
         sop_instance_uid: &str,
     ) -> Result<Option<InstanceLocation>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {LOCATION_COLUMNS}{LOCATION_FROM} WHERE i.sop_instance_uid = ?"
+            "SELECT {LOCATION_COLUMNS}{LOCATION_FROM} WHERE i.sop_instance_uid = $1"
         )))
         .bind(sop_instance_uid)
         .fetch_optional(&self.pool)
@@ -258,8 +254,8 @@ impl Catalogue {
     pub async fn list_studies(&self) -> Result<Vec<StudyRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT st.study_instance_uid, p.patient_id, st.study_date, st.accession_number, st.study_description,
-                    (SELECT group_concat(m, '\\') FROM (SELECT DISTINCT se.modality AS m FROM series se
-                        WHERE se.study_pk = st.id AND se.modality IS NOT NULL ORDER BY se.modality)),
+                    (SELECT string_agg(m, '\\' ORDER BY m) FROM (SELECT DISTINCT se.modality AS m FROM series se
+                        WHERE se.study_pk = st.id AND se.modality IS NOT NULL) AS modalities),
                     (SELECT count(*) FROM series se WHERE se.study_pk = st.id),
                     (SELECT count(*) FROM instances i JOIN series se ON i.series_pk = se.id WHERE se.study_pk = st.id)
              FROM studies st JOIN patients p ON st.patient_pk = p.id
@@ -312,11 +308,11 @@ impl Catalogue {
 }
 
 pub(crate) async fn existing_instance(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     sop_instance_uid: &str,
 ) -> Result<Option<ExistingInstance>, StoreError> {
     let row =
-        sqlx::query("SELECT dataset_digest, blob_key FROM instances WHERE sop_instance_uid = ?")
+        sqlx::query("SELECT dataset_digest, blob_key FROM instances WHERE sop_instance_uid = $1")
             .bind(sop_instance_uid)
             .fetch_optional(&mut **tx)
             .await?;
@@ -330,14 +326,14 @@ pub(crate) async fn existing_instance(
 /// Patient, study and series attributes take the values of the newest instance, as a
 /// modality's corrections arrive with later instances.
 pub(crate) async fn upsert_instance(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     attrs: &InstanceAttributes,
     location: &NewLocation<'_>,
 ) -> Result<(), StoreError> {
     let p = &attrs.patient;
     let patient_pk: i64 = sqlx::query(
         "INSERT INTO patients (patient_id, issuer_of_patient_id, patient_name, patient_birth_date, patient_sex)
-         VALUES (?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (patient_id, issuer_of_patient_id) DO UPDATE SET
             patient_name = excluded.patient_name,
             patient_birth_date = excluded.patient_birth_date,
@@ -358,7 +354,7 @@ pub(crate) async fn upsert_instance(
         "INSERT INTO studies (study_instance_uid, patient_pk, study_date, study_time, accession_number, study_id,
             referring_physician_name, study_description, patient_age, patient_size, patient_weight, institution_name,
             site_pk)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT id FROM sites WHERE code = ?))
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, (SELECT id FROM sites WHERE code = $13))
          ON CONFLICT (study_instance_uid) DO UPDATE SET
             -- a study stays with the site that first sent it
             site_pk = COALESCE(studies.site_pk, excluded.site_pk),
@@ -373,7 +369,7 @@ pub(crate) async fn upsert_instance(
             patient_size = excluded.patient_size,
             patient_weight = excluded.patient_weight,
             institution_name = excluded.institution_name,
-            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+            updated_at = excluded.updated_at
          RETURNING id",
     )
     .bind(&s.study_instance_uid)
@@ -385,8 +381,8 @@ pub(crate) async fn upsert_instance(
     .bind(&s.referring_physician_name)
     .bind(&s.study_description)
     .bind(&s.patient_age)
-    .bind(s.patient_size)
-    .bind(s.patient_weight)
+    .bind(db::Float(s.patient_size))
+    .bind(db::Float(s.patient_weight))
     .bind(&s.institution_name)
     .bind(location.site)
     .fetch_one(&mut **tx)
@@ -398,7 +394,7 @@ pub(crate) async fn upsert_instance(
         "INSERT INTO series (series_instance_uid, study_pk, modality, series_number, series_description, series_date,
             series_time, body_part_examined, protocol_name, laterality, performed_procedure_step_start_date,
             manufacturer, manufacturer_model_name, station_name, device_serial_number)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (series_instance_uid) DO UPDATE SET
             study_pk = excluded.study_pk,
             modality = excluded.modality,
@@ -414,7 +410,7 @@ pub(crate) async fn upsert_instance(
             manufacturer_model_name = excluded.manufacturer_model_name,
             station_name = excluded.station_name,
             device_serial_number = excluded.device_serial_number,
-            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+            updated_at = excluded.updated_at
          RETURNING id",
     )
     .bind(&se.series_instance_uid)
@@ -443,7 +439,7 @@ pub(crate) async fn upsert_instance(
             number_of_frames, bits_allocated, photometric_interpretation, image_position_patient,
             image_orientation_patient, pixel_spacing, slice_thickness, slice_location, kvp, ctdi_vol, view_position,
             specific_character_set, blob_key, dataset_digest, dataset_offset, size_bytes, received_from)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
          ON CONFLICT (sop_instance_uid) DO UPDATE SET
             series_pk = excluded.series_pk, sop_class_uid = excluded.sop_class_uid,
             instance_number = excluded.instance_number, transfer_syntax_uid = excluded.transfer_syntax_uid,
@@ -460,7 +456,7 @@ pub(crate) async fn upsert_instance(
             blob_key = excluded.blob_key, dataset_digest = excluded.dataset_digest,
             dataset_offset = excluded.dataset_offset, size_bytes = excluded.size_bytes,
             received_from = excluded.received_from,
-            received_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            received_at = excluded.received_at",
     )
     .bind(&attrs.sop_instance_uid)
     .bind(series_pk)
@@ -480,10 +476,10 @@ pub(crate) async fn upsert_instance(
     .bind(&i.image_position_patient)
     .bind(&i.image_orientation_patient)
     .bind(&i.pixel_spacing)
-    .bind(i.slice_thickness)
-    .bind(i.slice_location)
-    .bind(i.kvp)
-    .bind(i.ctdi_vol)
+    .bind(db::Float(i.slice_thickness))
+    .bind(db::Float(i.slice_location))
+    .bind(db::Float(i.kvp))
+    .bind(db::Float(i.ctdi_vol))
     .bind(&i.view_position)
     .bind(&attrs.specific_character_set)
     .bind(location.key.as_str())

@@ -27,6 +27,12 @@ pub enum StoreError {
     /// Synthetic content needs a stored template instance of every modality it generates.
     #[error("no template instance of modality {0} is stored")]
     MissingTemplate(&'static str),
+    /// A database URL of an engine mira does not run on.
+    #[error("unsupported database URL {url:?}: use sqlite://FILE or postgres://USER@HOST/DATABASE")]
+    UnsupportedDatabase {
+        /// The URL, without its password.
+        url: String,
+    },
     /// A blob key that is not 64 lower-case hex digits.
     #[error("invalid blob key {0:?}")]
     InvalidKey(String),

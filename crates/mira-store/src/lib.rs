@@ -4,8 +4,10 @@
 //!   SHA-256 of their data set ([`BlobKey`]), fanned out over 256 directories. Reads, listing
 //!   and deletion go through `object_store`; writes go through a staging directory on the same
 //!   filesystem so that a file is fsynced *before* it appears under its final name.
-//! - [`catalogue`]: [`Catalogue`], the sqlx/SQLite index of patients, studies, series and
-//!   instances, with its migrations (`migrations/sqlite`).
+//! - [`db`]: the catalogue database, SQLite (embedded default) or PostgreSQL (many nodes),
+//!   through one sqlx `Any` pool, with the migrations of each engine (`migrations/sqlite`,
+//!   `migrations/postgres`) and the SQL conventions every crate follows.
+//! - [`catalogue`]: [`Catalogue`], the index of patients, studies, series and instances.
 //! - [`query`]: [`Query`], the attribute matching of PS3.4 C.2.2.2 on the catalogue, shared by
 //!   C-FIND and QIDO-RS, and the lookup of the instances a retrieve sends.
 //! - [`synth`]: [`synth::Synth`], reproducible synthetic patients, studies, series and
@@ -28,12 +30,13 @@
 pub mod archive;
 pub mod blob;
 pub mod catalogue;
+pub mod db;
 mod error;
 pub mod query;
 pub mod synth;
 
-pub use archive::{Archive, ConflictPolicy, Outcome, Recovery, StagedInstance};
-pub use blob::{BlobKey, BlobStore, Flush, StagingFile};
+pub use archive::{Archive, ConflictPolicy, Location, Outcome, Recovery, StagedInstance};
+pub use blob::{BlobKey, BlobStore, Flush, S3Settings, StagingFile};
 pub use catalogue::{Catalogue, InstanceLocation, PatientRow, SeriesRow, StudyRow};
 pub use error::StoreError;
 pub use query::{

@@ -28,7 +28,9 @@ use std::fmt;
 
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
+
+use crate::db::{Backend, SqlBuilder};
 
 use crate::StoreError;
 use crate::catalogue::{Catalogue, InstanceLocation};
@@ -120,8 +122,8 @@ impl QueryAttribute {
         match self.column {
             Column::Plain(expr) | Column::Computed(expr) => expr,
             Column::ModalitiesInStudy => {
-                "(SELECT group_concat(m, '\\') FROM (SELECT DISTINCT x.modality AS m FROM series x \
-                 WHERE x.study_pk = st.id AND x.modality IS NOT NULL ORDER BY x.modality))"
+                "(SELECT string_agg(m, '\\' ORDER BY m) FROM (SELECT DISTINCT x.modality AS m \
+                 FROM series x WHERE x.study_pk = st.id AND x.modality IS NOT NULL) AS modalities)"
             }
         }
     }
@@ -830,7 +832,7 @@ impl Query {
         out
     }
 
-    fn push_from(&self, sql: &mut QueryBuilder<Sqlite>) {
+    fn push_from(&self, sql: &mut SqlBuilder) {
         sql.push(match self.level {
             Level::Patient => " FROM patients p",
             Level::Study => " FROM studies st JOIN patients p ON st.patient_pk = p.id",
@@ -845,11 +847,11 @@ impl Query {
         });
     }
 
-    fn push_where(&self, sql: &mut QueryBuilder<Sqlite>) -> Result<(), QueryError> {
-        sql.push(" WHERE 1");
+    fn push_where(&self, sql: &mut SqlBuilder, backend: Backend) -> Result<(), QueryError> {
+        sql.push(" WHERE TRUE");
         if let SiteFilter::Only(ids) = &self.sites {
             if ids.is_empty() {
-                sql.push(" AND 0");
+                sql.push(" AND FALSE");
             } else {
                 sql.push(match self.level {
                     // a patient is visible through a visible study
@@ -858,9 +860,11 @@ impl Query {
                     }
                     _ => " AND st.site_pk IN (",
                 });
-                let mut list = sql.separated(", ");
-                for id in ids {
-                    list.push_bind(*id);
+                for (n, id) in ids.iter().enumerate() {
+                    if n > 0 {
+                        sql.push(", ");
+                    }
+                    sql.push_bind(*id);
                 }
                 sql.push(match self.level {
                     Level::Patient => "))",
@@ -880,11 +884,18 @@ impl Query {
                     // that EXISTS into a join whose OFFSET counts rows the EXISTS then drops,
                     // so pages overlapped (tests/query_paging.rs)
                     sql.push("st.id IN (SELECT x.study_pk FROM series x WHERE ");
-                    push_condition(sql, "x.modality", attribute.vr, matcher, self.options);
+                    push_condition(
+                        sql,
+                        backend,
+                        "x.modality",
+                        attribute.vr,
+                        matcher,
+                        self.options,
+                    );
                     sql.push(")");
                 }
                 Column::Plain(expr) => {
-                    push_condition(sql, expr, attribute.vr, matcher, self.options);
+                    push_condition(sql, backend, expr, attribute.vr, matcher, self.options);
                 }
                 Column::Computed(_) => unreachable!("computed attributes are not matched"),
             }
@@ -901,11 +912,11 @@ impl Query {
         }
     }
 
-    fn push_paging(&self, sql: &mut QueryBuilder<Sqlite>) {
+    fn push_paging(&self, sql: &mut SqlBuilder) {
         sql.push(" ORDER BY ").push(self.order_column());
         if self.limit.is_some() || self.offset > 0 {
             sql.push(" LIMIT ")
-                .push_bind(self.limit.map_or(-1, i64::from))
+                .push_bind(self.limit.map_or(i64::MAX, i64::from))
                 .push(" OFFSET ")
                 .push_bind(i64::from(self.offset));
         }
@@ -920,8 +931,14 @@ fn is_numeric(vr: VR) -> bool {
 }
 
 /// Appends the SQL condition of one key.
+///
+/// Case rules are the same on both engines: values match exactly, except that Patient's Name
+/// ignores ASCII case when the options say so. SQLite says it with `COLLATE NOCASE`, `LIKE`
+/// (which ignores ASCII case) and `GLOB` (which does not); PostgreSQL with `lower()`,
+/// `ILIKE` and `LIKE`.
 fn push_condition(
-    sql: &mut QueryBuilder<Sqlite>,
+    sql: &mut SqlBuilder,
+    backend: Backend,
     expr: &str,
     vr: VR,
     matcher: &Matcher,
@@ -930,20 +947,30 @@ fn push_condition(
     let ignore_case = vr == VR::PN && options.case_insensitive_pn;
     match matcher {
         Matcher::Universal => {
-            sql.push("1");
+            sql.push("TRUE");
         }
         Matcher::Single(value) if vr == VR::PN && options.fuzzy_names => {
-            push_fuzzy_name(sql, expr, value);
+            push_fuzzy_name(sql, backend, expr, value);
         }
         Matcher::Single(value) if is_numeric(vr) => {
-            sql.push(format_args!("CAST({expr} AS REAL) = "))
+            sql.push(format_args!("CAST({expr} AS DOUBLE PRECISION) = "))
                 .push_bind(value.trim().parse::<f64>().unwrap_or(f64::NAN));
         }
+        Matcher::Single(value) if ignore_case => match backend {
+            Backend::Sqlite => {
+                sql.push(expr)
+                    .push(" = ")
+                    .push_bind(value.clone())
+                    .push(" COLLATE NOCASE");
+            }
+            Backend::Postgres => {
+                sql.push(format_args!("lower({expr}) = lower("))
+                    .push_bind(value.clone())
+                    .push(")");
+            }
+        },
         Matcher::Single(value) => {
             sql.push(expr).push(" = ").push_bind(value.clone());
-            if ignore_case {
-                sql.push(" COLLATE NOCASE");
-            }
         }
         Matcher::AnyOf(values) => {
             sql.push("(");
@@ -957,26 +984,33 @@ fn push_condition(
                     Matcher::AnyOf(_) => Matcher::Single(value.clone()),
                     other => other,
                 };
-                push_condition(sql, expr, vr, &single, options);
+                push_condition(sql, backend, expr, vr, &single, options);
             }
             sql.push(")");
         }
         Matcher::Wildcard(pattern) if vr == VR::PN && options.fuzzy_names => {
-            push_fuzzy_name(sql, expr, pattern.trim_end_matches('*'));
+            push_fuzzy_name(sql, backend, expr, pattern.trim_end_matches('*'));
         }
-        Matcher::Wildcard(pattern) => {
-            if ignore_case {
-                // SQLite's LIKE ignores ASCII case
+        Matcher::Wildcard(pattern) => match (backend, ignore_case) {
+            // SQLite's LIKE ignores ASCII case, its GLOB does not
+            (Backend::Sqlite, true) | (Backend::Postgres, false) => {
                 sql.push(expr)
                     .push(" LIKE ")
                     .push_bind(like_pattern(pattern))
                     .push(" ESCAPE '\\'");
-            } else {
+            }
+            (Backend::Sqlite, false) => {
                 sql.push(expr)
                     .push(" GLOB ")
                     .push_bind(glob_pattern(pattern));
             }
-        }
+            (Backend::Postgres, true) => {
+                sql.push(expr)
+                    .push(" ILIKE ")
+                    .push_bind(like_pattern(pattern))
+                    .push(" ESCAPE '\\'");
+            }
+        },
         Matcher::Range { from, to } => {
             sql.push("(").push(expr).push(" IS NOT NULL");
             // DA/TM/DT values compare as text: fixed-width digits, most significant first
@@ -1002,22 +1036,27 @@ fn push_condition(
 }
 
 /// Fuzzy PN matching: every word of `value` must start some component of the name.
-fn push_fuzzy_name(sql: &mut QueryBuilder<Sqlite>, expr: &str, value: &str) {
+fn push_fuzzy_name(sql: &mut SqlBuilder, backend: Backend, expr: &str, value: &str) {
     let words: Vec<&str> = value
         .split(|c: char| c == '^' || c == '=' || c.is_whitespace() || c == '*' || c == '?')
         .filter(|w| !w.is_empty())
         .collect();
     if words.is_empty() {
-        sql.push("1");
+        sql.push("TRUE");
         return;
     }
+    // like SQLite's LIKE, ignore ASCII case
+    let like = match backend {
+        Backend::Sqlite => "LIKE",
+        Backend::Postgres => "ILIKE",
+    };
     sql.push("(");
     for (n, word) in words.iter().enumerate() {
         if n > 0 {
             sql.push(" AND ");
         }
         sql.push(format_args!(
-            "(' ' || replace(replace(replace({expr}, '^', ' '), '=', ' '), ',', ' ')) LIKE "
+            "(' ' || replace(replace(replace({expr}, '^', ' '), '=', ' '), ',', ' ')) {like} "
         ))
         .push_bind(format!("% {}%", escape_like(word)))
         .push(" ESCAPE '\\'");
@@ -1050,7 +1089,7 @@ impl Catalogue {
     /// Runs a query; matches come in the order entities were first stored.
     pub async fn query(&self, query: &Query) -> Result<Vec<Match>, QueryFailure> {
         let attributes = query.returned_attributes();
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
+        let mut sql = SqlBuilder::new("SELECT ");
         for (n, a) in attributes.iter().enumerate() {
             if n > 0 {
                 sql.push(", ");
@@ -1065,11 +1104,11 @@ impl Catalogue {
             let key = query.order_column();
             sql.push(format_args!(" WHERE {key} IN (SELECT {key}"));
             query.push_from(&mut sql);
-            query.push_where(&mut sql)?;
+            query.push_where(&mut sql, self.backend())?;
             query.push_paging(&mut sql);
             sql.push(format_args!(") ORDER BY {key}"));
         } else {
-            query.push_where(&mut sql)?;
+            query.push_where(&mut sql, self.backend())?;
             query.push_paging(&mut sql);
         }
         let rows = sql
@@ -1098,9 +1137,9 @@ impl Catalogue {
 
     /// Counts the matches of a query, ignoring its paging.
     pub async fn count(&self, query: &Query) -> Result<u64, QueryFailure> {
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT count(*)");
+        let mut sql = SqlBuilder::new("SELECT count(*)");
         query.push_from(&mut sql);
-        query.push_where(&mut sql)?;
+        query.push_where(&mut sql, self.backend())?;
         let n: i64 = sql
             .build()
             .fetch_one(self.pool())
@@ -1121,12 +1160,12 @@ impl Catalogue {
         at_instances.level = Level::Instance;
         at_instances.limit = None;
         at_instances.offset = 0;
-        let mut sql = QueryBuilder::<Sqlite>::new(
+        let mut sql = SqlBuilder::new(
             "SELECT i.sop_instance_uid, i.blob_key, i.dataset_digest, i.dataset_offset, i.size_bytes, \
              i.transfer_syntax_uid, i.sop_class_uid, se.series_instance_uid, st.study_instance_uid",
         );
         at_instances.push_from(&mut sql);
-        at_instances.push_where(&mut sql)?;
+        at_instances.push_where(&mut sql, self.backend())?;
         sql.push(" ORDER BY st.id, se.series_number, se.id, i.instance_number, i.id");
         let rows = sql
             .build()
@@ -1160,7 +1199,7 @@ impl Catalogue {
     }
 }
 
-/// SQLite renders a REAL as `70.0`; DICOM DS/IS values are written without a needless `.0`.
+/// SQLite renders a REAL as `70.0` (PostgreSQL as `70`); DICOM DS/IS values are written without a needless `.0`.
 fn tidy_number(vr: VR, value: String) -> String {
     if is_numeric(vr)
         && let Some(whole) = value.strip_suffix(".0")

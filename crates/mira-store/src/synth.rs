@@ -31,7 +31,7 @@ use mira_dicom::attributes::{
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::{Catalogue, StoreError};
+use crate::{Catalogue, StoreError, db};
 
 /// How much to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -807,13 +807,13 @@ impl Catalogue {
     }
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 async fn insert_patient(tx: &mut Tx, p: &PatientAttributes) -> Result<i64, StoreError> {
     // a patient may exist already: the metadata study's patient is stored through ingest
     Ok(sqlx::query(
         "INSERT INTO patients (patient_id, issuer_of_patient_id, patient_name, patient_birth_date, patient_sex)
-         VALUES (?, '', ?, ?, ?)
+         VALUES ($1, '', $2, $3, $4)
          ON CONFLICT (patient_id, issuer_of_patient_id) DO UPDATE SET patient_name = excluded.patient_name
          RETURNING id",
     )
@@ -834,7 +834,7 @@ async fn insert_study(
     Ok(sqlx::query(
         "INSERT INTO studies (study_instance_uid, patient_pk, study_date, study_time, accession_number, study_id,
             referring_physician_name, study_description, patient_age, patient_size, patient_weight, institution_name)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          RETURNING id",
     )
     .bind(&s.study_instance_uid)
@@ -846,8 +846,8 @@ async fn insert_study(
     .bind(&s.referring_physician_name)
     .bind(&s.study_description)
     .bind(&s.patient_age)
-    .bind(s.patient_size)
-    .bind(s.patient_weight)
+    .bind(db::Float(s.patient_size))
+    .bind(db::Float(s.patient_weight))
     .bind(&s.institution_name)
     .fetch_one(&mut **tx)
     .await?
@@ -863,7 +863,7 @@ async fn insert_series(
         "INSERT INTO series (series_instance_uid, study_pk, modality, series_number, series_description, series_date,
             series_time, body_part_examined, protocol_name, laterality, performed_procedure_step_start_date,
             manufacturer, manufacturer_model_name, station_name, device_serial_number)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          RETURNING id",
     )
     .bind(&se.series_instance_uid)
@@ -900,7 +900,7 @@ async fn insert_instance(
             number_of_frames, bits_allocated, photometric_interpretation, image_position_patient,
             image_orientation_patient, pixel_spacing, slice_thickness, slice_location, kvp, ctdi_vol, view_position,
             specific_character_set, blob_key, dataset_digest, dataset_offset, size_bytes, received_from)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'synth')",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, 'synth')",
     )
     .bind(sop_instance_uid)
     .bind(series_pk)
@@ -920,10 +920,10 @@ async fn insert_instance(
     .bind(&i.image_position_patient)
     .bind(&i.image_orientation_patient)
     .bind(&i.pixel_spacing)
-    .bind(i.slice_thickness)
-    .bind(i.slice_location)
-    .bind(i.kvp)
-    .bind(i.ctdi_vol)
+    .bind(db::Float(i.slice_thickness))
+    .bind(db::Float(i.slice_location))
+    .bind(db::Float(i.kvp))
+    .bind(db::Float(i.ctdi_vol))
     .bind(&i.view_position)
     .bind(specific_character_set)
     .bind(&template.blob_key)

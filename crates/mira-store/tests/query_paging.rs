@@ -10,9 +10,19 @@ use mira_store::query::{Level, Query};
 use mira_store::synth::{MODALITIES, Synth, SynthSpec, TemplateBlob};
 
 async fn catalogue(dir: &std::path::Path) -> Catalogue {
-    let catalogue = Catalogue::open(&dir.join("catalogue.sqlite"))
-        .await
-        .unwrap();
+    // the PostgreSQL pass of scripts/test runs this suite on PostgreSQL
+    let catalogue = match std::env::var("MIRA_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let database = mira_testdata::postgres::test_database().expect("PostgreSQL");
+            let url = database.url.clone();
+            // the database lives as long as the test process
+            std::mem::forget(database);
+            Catalogue::connect(&url, Default::default()).await.unwrap()
+        }
+        _ => Catalogue::open(&dir.join("catalogue.sqlite"))
+            .await
+            .unwrap(),
+    };
     // rows only: these tests never read blobs
     let templates: HashMap<&'static str, TemplateBlob> = MODALITIES
         .iter()

@@ -286,19 +286,29 @@ pub fn router(state: WebState) -> Result<Router, ConfigError> {
     })
 }
 
+/// Ready when the catalogue database and the blob store both answer: a node that cannot
+/// reach either must not be sent traffic.
 async fn ready(State(state): State<WebState>) -> Response {
-    match state.ingest.archive().catalogue.count_instances().await {
-        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "readiness check failed");
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Catalogue unavailable",
-                "the catalogue did not answer",
-            )
-            .into_response()
-        }
+    let archive = state.ingest.archive();
+    if let Err(e) = archive.catalogue.ping().await {
+        tracing::error!(error = %e, "readiness check failed: catalogue");
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Catalogue unavailable",
+            "the catalogue database did not answer",
+        )
+        .into_response();
     }
+    if let Err(e) = archive.blobs.ping().await {
+        tracing::error!(error = %e, "readiness check failed: blob store");
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Blob store unavailable",
+            "the blob store did not answer",
+        )
+        .into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
 }
 
 async fn metrics(State(state): State<WebState>) -> Response {
@@ -338,6 +348,25 @@ async fn metrics(State(state): State<WebState>) -> Response {
             let _ = writeln!(out, "mira_archive_instances {n}");
         }
         Err(e) => tracing::warn!(error = %e, "metrics: catalogue count failed"),
+    }
+    // the queue is shared by every node: these are the cluster's figures, not this node's
+    let queue = mira_analysis::JobQueue::new(ingest.archive().catalogue.pool().clone());
+    match queue.counts().await {
+        Ok(counts) => {
+            out.push_str(
+                "# HELP mira_analysis_jobs Analysis jobs in the shared queue, by state.\n",
+            );
+            out.push_str("# TYPE mira_analysis_jobs gauge\n");
+            for (state, n) in [
+                ("queued", counts.queued),
+                ("running", counts.running),
+                ("done", counts.done),
+                ("failed", counts.failed),
+            ] {
+                let _ = writeln!(out, "mira_analysis_jobs{{state=\"{state}\"}} {n}");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: job counts failed"),
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -275,7 +275,7 @@ async fn series_from_analysis(
 ) -> Result<Vec<String>, ReadingError> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT se.series_instance_uid FROM series se JOIN studies s ON s.id = se.study_pk \
-         JOIN instances i ON i.series_pk = se.id WHERE s.study_instance_uid = ? \
+         JOIN instances i ON i.series_pk = se.id WHERE s.study_instance_uid = $1 \
          AND (i.received_from LIKE 'analysis:%' OR i.received_from LIKE 'reading:%')",
     )
     .bind(uid)
@@ -741,7 +741,11 @@ async fn sr_bytes(
         .ok_or(ExportError::NoSource)?;
     let key = mira_store::BlobKey::parse(&location.blob_key)
         .map_err(|e| ExportError::Source(e.to_string()))?;
-    let path = archive.blobs.path_of(&key);
+    let path = archive
+        .blobs
+        .local_path(&key)
+        .await
+        .map_err(|e| ExportError::Source(e.to_string()))?;
     let uids = mira_sr::model::DocumentUids::Given {
         series_instance_uid: mira_reading::reports::report_series_uid(&study),
         sop_instance_uid: view.sr_sop_instance_uid.clone().unwrap_or_default(),

@@ -56,11 +56,7 @@ enum TokenCommand {
 
 async fn directory(config: &Config) -> anyhow::Result<Directory> {
     // provisioning may come before the first `serve` or `import`
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    let catalogue = mira_store::Catalogue::open(&config.data_dir.join("catalogue.sqlite"))
-        .await
-        .with_context(|| format!("cannot open the catalogue in {}", config.data_dir.display()))?;
+    let catalogue = config.open_catalogue(false).await?;
     Ok(Directory::new(catalogue.pool().clone()))
 }
 

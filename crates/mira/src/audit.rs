@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use mira_audit::AuditLog;
 use mira_audit::atna::{json_line, syslog_line};
-use mira_store::Catalogue;
 
 use crate::config::Config;
 
@@ -60,24 +59,17 @@ enum ExportFormat {
 }
 
 pub async fn run(config: Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let path = config.data_dir.join("catalogue.sqlite");
-    if !path.exists() {
-        anyhow::bail!(
-            "no archive in {} (import or serve first)",
-            config.data_dir.display()
-        );
-    }
-    let catalogue = Catalogue::open(&path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let catalogue = config.open_catalogue(true).await?;
     let log = AuditLog::new(catalogue.pool().clone());
     let mut out = std::io::stdout().lock();
     match args.command {
         AuditCommand::Verify(verify) => {
-            let report = log
-                .verify()
-                .await
-                .with_context(|| format!("cannot read the audit log in {}", path.display()))?;
+            let report = log.verify().await.with_context(|| {
+                format!(
+                    "cannot read the audit log in {}",
+                    config.describe_location()
+                )
+            })?;
             match verify.format {
                 crate::Format::Json => {
                     serde_json::to_writer_pretty(&mut out, &report)?;
@@ -109,7 +101,12 @@ pub async fn run(config: Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
             let records = log
                 .records(export.from.as_deref(), export.to.as_deref())
                 .await
-                .with_context(|| format!("cannot read the audit log in {}", path.display()))?;
+                .with_context(|| {
+                    format!(
+                        "cannot read the audit log in {}",
+                        config.describe_location()
+                    )
+                })?;
             let hostname = export.hostname.unwrap_or_else(local_hostname);
             for record in &records {
                 let line = match export.format {

@@ -14,8 +14,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where the catalogue (`catalogue.sqlite`) and the blobs (`blobs/`) live.
+    /// Where the catalogue (`catalogue.sqlite`) and the blobs (`blobs/`) live; with
+    /// `[database]` and `[blobs]` elsewhere, what stays on this node (staging files, the blob
+    /// cache).
     pub data_dir: PathBuf,
+    /// This node (`[node]`).
+    pub node: NodeConfig,
+    /// The catalogue database (`[database]`); default: SQLite in the data directory.
+    pub database: DatabaseConfig,
+    /// Where blobs are kept (`[blobs]`); default: files in the data directory.
+    pub blobs: BlobsConfig,
     /// The archive.
     pub archive: ArchiveConfig,
     /// The DIMSE service provider.
@@ -30,6 +38,70 @@ pub struct Config {
     pub datasets: DatasetSettings,
     /// The reading workflow (`[reading]`).
     pub reading: ReadingConfig,
+}
+
+/// `[node]`: this node among several.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's name, under which it claims QC and analysis jobs and which its logs carry;
+    /// empty: the host name.
+    pub name: String,
+}
+
+impl NodeConfig {
+    /// The configured name, or the host name, or `mira`.
+    pub fn name(&self) -> String {
+        if !self.name.is_empty() {
+            return self.name.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "mira".into())
+    }
+}
+
+/// `[database]`: the catalogue database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` for a database several nodes share;
+    /// empty: `catalogue.sqlite` in the data directory (one node).
+    pub url: String,
+    /// Most connections this node holds.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            max_connections: 16,
+        }
+    }
+}
+
+/// Where blobs are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlobBackend {
+    /// Files under the data directory (one node).
+    #[default]
+    Local,
+    /// An S3-compatible object store (`[blobs.s3]`), shared by every node.
+    S3,
+}
+
+/// `[blobs]`: where instance files are kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// `local` (default) or `s3`.
+    pub backend: BlobBackend,
+    /// The object store, for `backend = "s3"`.
+    pub s3: mira_store::S3Settings,
 }
 
 /// `[reading]`: the reading workflow.
@@ -104,6 +176,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("mira-data"),
+            node: NodeConfig::default(),
+            database: DatabaseConfig::default(),
+            blobs: BlobsConfig::default(),
             archive: ArchiveConfig::default(),
             dimse: ScpConfig::default(),
             http: HttpConfig::default(),
@@ -192,16 +267,71 @@ fn overlay_env(
 }
 
 impl Config {
+    /// Where the archive's catalogue and blobs are.
+    pub fn location(&self) -> anyhow::Result<mira_store::Location> {
+        let s3 = match self.blobs.backend {
+            BlobBackend::Local => None,
+            BlobBackend::S3 => {
+                if self.blobs.s3.bucket.is_empty() {
+                    bail!("[blobs] backend = \"s3\" needs [blobs.s3] bucket");
+                }
+                Some(self.blobs.s3.clone())
+            }
+        };
+        Ok(mira_store::Location {
+            database_url: Some(self.database.url.clone()).filter(|u| !u.is_empty()),
+            pool: mira_store::db::PoolSettings {
+                max_connections: self.database.max_connections.max(1),
+            },
+            s3,
+        })
+    }
+
+    /// The archive's location, for messages: the data directory, or the database (without
+    /// its password).
+    pub fn describe_location(&self) -> String {
+        if self.database.url.is_empty() {
+            self.data_dir.display().to_string()
+        } else {
+            mira_store::db::redact(&self.database.url)
+        }
+    }
+
+    /// Opens the catalogue alone (for the CLI's reports and administration). With
+    /// `must_exist`, an embedded catalogue that is not there yet is an error rather than
+    /// created empty.
+    pub async fn open_catalogue(&self, must_exist: bool) -> anyhow::Result<mira_store::Catalogue> {
+        if self.database.url.is_empty() {
+            let path = self.data_dir.join("catalogue.sqlite");
+            if must_exist && !path.exists() {
+                bail!(
+                    "no archive in {} (import or serve first)",
+                    self.data_dir.display()
+                );
+            }
+            std::fs::create_dir_all(&self.data_dir)
+                .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+            return mira_store::Catalogue::open(&path)
+                .await
+                .with_context(|| format!("cannot open {}", path.display()));
+        }
+        let location = self.location()?;
+        mira_store::Catalogue::connect(&self.database.url, location.pool)
+            .await
+            .with_context(|| format!("cannot open the catalogue at {}", self.describe_location()))
+    }
+
     /// Opens the archive this configuration names (removing what an interrupted run left) and
     /// starts the ingest pipeline on it.
     pub async fn open_ingest(&self) -> anyhow::Result<mira_ingest::Ingest> {
-        let (archive, recovery) = mira_store::Archive::open_with(
+        let (archive, recovery) = mira_store::Archive::open_at(
             &self.data_dir,
+            &self.location()?,
             self.archive.conflict_policy,
             self.archive.flush,
         )
         .await
-        .with_context(|| format!("cannot open the archive in {}", self.data_dir.display()))?;
+        .with_context(|| format!("cannot open the archive in {}", self.describe_location()))?;
         tracing::info!(
             data_dir = %self.data_dir.display(),
             orphans_removed = recovery.orphans_removed,

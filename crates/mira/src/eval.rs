@@ -383,12 +383,7 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
 async fn open_catalogue(
     config: &Config,
 ) -> anyhow::Result<(mira_store::Catalogue, ModelCatalogue)> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    let path = config.data_dir.join("catalogue.sqlite");
-    let store = mira_store::Catalogue::open(&path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let store = config.open_catalogue(false).await?;
     let models = ModelCatalogue::new(store.pool().clone());
     Ok((store, models))
 }

@@ -3,9 +3,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use mira_store::Catalogue;
-
 use crate::Format;
 use crate::config::Config;
 
@@ -27,16 +24,7 @@ enum Level {
 }
 
 pub async fn run(config: Config, args: LsArgs) -> anyhow::Result<ExitCode> {
-    let path = config.data_dir.join("catalogue.sqlite");
-    if !path.exists() {
-        anyhow::bail!(
-            "no archive in {} (import or serve first)",
-            config.data_dir.display()
-        );
-    }
-    let catalogue = Catalogue::open(&path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let catalogue = config.open_catalogue(true).await?;
     let mut out = std::io::stdout().lock();
     match (args.level, args.format) {
         (Level::Patients, Format::Json) => {

@@ -170,16 +170,7 @@ fn write_run(out: &mut impl Write, run: &Run, all: bool) -> std::io::Result<()> 
 }
 
 async fn run_report(config: Config, args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let path = config.data_dir.join("catalogue.sqlite");
-    if !path.exists() {
-        anyhow::bail!(
-            "no archive in {} (import or serve first)",
-            config.data_dir.display()
-        );
-    }
-    let catalogue = mira_store::Catalogue::open(&path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let catalogue = config.open_catalogue(true).await?;
     let group_by = match args.group_by {
         Grouping::Site => GroupBy::Site,
         Grouping::Device => GroupBy::Device,

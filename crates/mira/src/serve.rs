@@ -39,7 +39,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
         .cors
         .layer()
         .context("invalid [http.cors] configuration")?;
-    let qc_config = config.qc.worker_config().context("QC rules")?;
+    let mut qc_config = config.qc.worker_config().context("QC rules")?;
+    qc_config.node = config.node.name();
+    config.analysis.node = config.node.name();
     let analyzers = crate::analyzers::all(&config).context("[analysis]")?;
     let deid_key = config
         .datasets

@@ -176,8 +176,9 @@ pub(crate) async fn locate(
     Ok(found)
 }
 
-/// The file of a located instance.
-pub(crate) fn blob_path(
+/// The file of a located instance (fetched into this node's cache from a shared object store
+/// when needed).
+pub(crate) async fn blob_path(
     archive: &Archive,
     located: &InstanceLocation,
 ) -> Result<std::path::PathBuf, Problem> {
@@ -185,7 +186,10 @@ pub(crate) fn blob_path(
         tracing::error!(error = %e, "catalogue holds an invalid blob key");
         Problem::internal("the catalogue holds an invalid blob key")
     })?;
-    Ok(archive.blobs.path_of(&key))
+    archive.blobs.local_path(&key).await.map_err(|e| {
+        tracing::error!(error = %e, "an instance's file cannot be read");
+        Problem::internal("an instance's file cannot be read")
+    })
 }
 
 /// Retrieve URL of a study, series or instance.

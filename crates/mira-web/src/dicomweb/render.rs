@@ -200,7 +200,7 @@ async fn render_request(
     let mut last_problem = None;
     for i in order {
         let located = &found[i];
-        let path = blob_path(archive, located)?;
+        let path = blob_path(archive, located).await?;
         let ts = located.transfer_syntax_uid.clone();
         let options = options.clone();
         let result = blocking("rendering", move || {

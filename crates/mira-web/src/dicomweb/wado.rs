@@ -184,7 +184,7 @@ async fn retrieve_inner(
     let base = base_url(&state, &headers);
     let mut parts = Vec::with_capacity(found.len());
     for located in &found {
-        let path = blob_path(archive, located)?;
+        let path = blob_path(archive, located).await?;
         let stored = located.transfer_syntax_uid.as_str();
         let (syntax, body) = match &wanted {
             InstanceSyntax::AsStored => (stored.to_string(), PartBody::File(path)),
@@ -275,7 +275,7 @@ async fn metadata_inner(
     let base = base_url(&state, &headers);
     let mut jobs = Vec::with_capacity(found.len());
     for located in found {
-        let path = blob_path(archive, &located)?;
+        let path = blob_path(archive, &located).await?;
         let prefix = format!(
             "{}/bulkdata/",
             retrieve_url(
@@ -412,7 +412,7 @@ async fn bulkdata_inner(
     }
     let archive = state.ingest.archive();
     let located = locate(archive, &scope).await?.remove(0);
-    let path = blob_path(archive, &located)?;
+    let path = blob_path(archive, &located).await?;
     let stored = located.transfer_syntax_uid.clone();
     let parts = blocking("bulk data", move || {
         let obj = open_instance(&path)?;
@@ -603,7 +603,7 @@ async fn frames_inner(
             syntax_name(&stored)
         )));
     }
-    let path = blob_path(archive, &located)?;
+    let path = blob_path(archive, &located).await?;
     let parts = blocking("frame decoding", move || {
         let obj = open_instance(&path)?;
         check_frames(&obj, &wanted)?;
