@@ -1,5 +1,7 @@
 //! `mira audit verify` and `mira audit export` on a data directory's audit log.
 
+mod common;
+
 use std::process::{Command, Output};
 
 use mira_audit::{Actor, AuditAction, AuditEvent, AuditLog, AuditObject, Outcome};
@@ -7,7 +9,11 @@ use mira_store::Catalogue;
 use serde_json::Value;
 
 fn mira(data_dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mira"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mira"));
+    if let Some(url) = common::database_url(data_dir) {
+        command.env("MIRA__DATABASE__URL", url);
+    }
+    command
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
@@ -22,9 +28,7 @@ fn text(bytes: &[u8]) -> String {
 
 async fn archive_with_log(records: u64) -> (tempfile::TempDir, Catalogue) {
     let dir = tempfile::tempdir().unwrap();
-    let catalogue = Catalogue::open(&dir.path().join("catalogue.sqlite"))
-        .await
-        .unwrap();
+    let catalogue = common::open_catalogue(dir.path()).await;
     let log = AuditLog::new(catalogue.pool().clone());
     for n in 1..=records {
         log.record(AuditEvent {

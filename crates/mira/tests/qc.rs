@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -206,21 +205,22 @@ fn a_ct_series_stored_by_the_server_gets_qc_results_in_the_http_api() {
     assert_eq!(status, 400);
 
     server.stop();
-    let data_dir = server.data_dir().display().to_string();
-    let out = mira(&[
-        "--data-dir",
-        &data_dir,
-        "qc",
-        "report",
-        "--from",
-        "2022-12-01",
-        "--to",
-        "2022-12-31",
-        "--group-by",
-        "device",
-        "--format",
-        "csv",
-    ]);
+    let out = common::mira_command(server.data_dir())
+        .args([
+            "qc",
+            "report",
+            "--from",
+            "2022-12-01",
+            "--to",
+            "2022-12-31",
+            "--group-by",
+            "device",
+            "--format",
+            "csv",
+        ])
+        .env("MIRA_LOG", "warn")
+        .output()
+        .expect("run mira");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let csv = text(&out.stdout);
     assert!(
@@ -233,5 +233,5 @@ fn a_ct_series_stored_by_the_server_gets_qc_results_in_the_http_api() {
         ),
         "{csv}"
     );
-    assert!(Path::new(&data_dir).exists());
+    assert!(server.data_dir().exists());
 }

@@ -15,8 +15,8 @@ use common::{CT_SERIES_UID, CT_STUDY_UID, Part10, Server, assert_same_dataset};
 fn import(data_dir: &Path, files: &[PathBuf]) {
     let out = common::run(
         {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_mira"));
-            c.arg("--data-dir").arg(data_dir).arg("import").args(files);
+            let mut c = common::mira_command(data_dir);
+            c.arg("import").args(files);
             c
         },
         Duration::from_secs(120),
@@ -428,8 +428,8 @@ fn pynetdicom_c_cancel_stops_a_long_c_find() {
     // after the first response arrives while mira is still answering
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let mut synth = Command::new(env!("CARGO_BIN_EXE_mira"));
-    synth.arg("--data-dir").arg(&data_dir).args([
+    let mut synth = common::mira_command(&data_dir);
+    synth.args([
         "synth",
         "--studies",
         "20000",

@@ -414,17 +414,12 @@ fn a_radiologist_reviews_ai_findings_and_signs_a_report_the_technologist_cannot(
     );
     assert_eq!(r.status, 409);
     // … not even by hand in the database
-    let sqlite = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
-             c.execute(\"UPDATE reports SET document='{}' WHERE state='signed'\"); c.commit()",
-            server.data_dir().join("catalogue.sqlite").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(!sqlite.status.success());
-    assert!(String::from_utf8_lossy(&sqlite.stderr).contains("signed reports are immutable"));
+    let by_hand = common::run_sql_outside(
+        server.data_dir(),
+        "UPDATE reports SET document='{}' WHERE state='signed'",
+    );
+    assert!(!by_hand.status.success());
+    assert!(String::from_utf8_lossy(&by_hand.stderr).contains("signed reports are immutable"));
 
     // an addendum, signed; the study is amended
     let add = rad.ok(

@@ -116,7 +116,7 @@ fn dependencies_point_one_way() {
         ("mira-lung", &["mira-clinical", "mira-models"]),
         ("mira-fundus", &["mira-qc", "mira-models"]),
         ("mira-deid", &["mira-dicom"]),
-        ("mira-audit", &[]),
+        ("mira-audit", &["mira-store"]),
         ("mira-datasets", &["mira-store", "mira-deid"]),
     ];
     let deps = workspace_dependencies();

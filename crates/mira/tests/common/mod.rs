@@ -23,6 +23,105 @@ use tempfile::TempDir;
 
 /// How long a server may take to print its listening line.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether the tests run their servers and CLI calls on PostgreSQL
+/// (`MIRA_TEST_BACKEND=postgres`, with `MIRA_TEST_POSTGRES_URL` naming the server on which each
+/// data directory gets a database of its own) instead of the embedded SQLite file: the same
+/// suite, on the other catalogue engine (scripts/test runs both).
+pub fn on_postgres() -> bool {
+    std::env::var("MIRA_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// The catalogue database of the archive in `data_dir`: `None` for the embedded SQLite file;
+/// on PostgreSQL, the URL of the database made for this data directory (made on first use).
+pub fn database_url(data_dir: &Path) -> Option<String> {
+    use std::sync::Mutex;
+    // the databases live as long as the test process; the shared server is dropped after
+    // the suite, with them
+    static DATABASES: Mutex<Vec<(PathBuf, mira_testdata::postgres::TestDatabase)>> =
+        Mutex::new(Vec::new());
+    if let Some(url) = given_database(data_dir, None) {
+        return Some(url);
+    }
+    if !on_postgres() {
+        return None;
+    }
+    assert!(
+        std::env::var_os("MIRA_TEST_POSTGRES_URL").is_some(),
+        "MIRA_TEST_BACKEND=postgres needs MIRA_TEST_POSTGRES_URL (a server; scripts/test starts one)"
+    );
+    let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, db)) = databases.iter().find(|(dir, _)| dir == data_dir) {
+        return Some(db.url.clone());
+    }
+    let db = mira_testdata::postgres::test_database().expect("a PostgreSQL database");
+    let url = db.url.clone();
+    databases.push((data_dir.to_path_buf(), db));
+    Some(url)
+}
+
+/// The database a test gave a data directory (several nodes sharing one); `set` records one.
+fn given_database(data_dir: &Path, set: Option<&str>) -> Option<String> {
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(url) = set {
+        given.retain(|(dir, _)| dir != data_dir);
+        given.push((data_dir.to_path_buf(), url.to_string()));
+    }
+    given
+        .iter()
+        .find(|(dir, _)| dir == data_dir)
+        .map(|(_, url)| url.clone())
+}
+
+/// `mira --data-dir DATA_DIR` with the catalogue database of that data directory in its
+/// environment (nothing else of the caller's `MIRA*` environment).
+pub fn mira_command(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mira"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MIRA") {
+            command.env_remove(name);
+        }
+    }
+    if let Some(url) = database_url(data_dir) {
+        command.env("MIRA__DATABASE__URL", url);
+    }
+    command.arg("--data-dir").arg(data_dir);
+    command
+}
+
+/// Opens the catalogue of the archive in `data_dir` (SQLite or PostgreSQL, as the suite runs).
+pub async fn open_catalogue(data_dir: &Path) -> mira_store::Catalogue {
+    match database_url(data_dir) {
+        Some(url) => mira_store::Catalogue::connect(&url, Default::default())
+            .await
+            .expect("connect to the catalogue"),
+        None => mira_store::Catalogue::open(&data_dir.join("catalogue.sqlite"))
+            .await
+            .expect("open the catalogue"),
+    }
+}
+
+/// Runs one SQL statement on the catalogue of `data_dir` outside mira (`sqlite3` from Python,
+/// or `psql`), as an administrator with direct database access would; the tool's result.
+pub fn run_sql_outside(data_dir: &Path, sql: &str) -> std::process::Output {
+    match database_url(data_dir) {
+        Some(url) => Command::new(mira_testdata::postgres::psql().expect("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-c", sql])
+            .output()
+            .expect("run psql"),
+        None => Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
+                data_dir.join("catalogue.sqlite").to_str().expect("UTF-8 path"),
+                sql,
+            ])
+            .output()
+            .expect("run python3"),
+    }
+}
 /// How long a graceful stop may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -301,6 +400,10 @@ impl Server {
             .tempdir()
             .expect("temporary directory");
         let data_dir = data_dir.map_or_else(|| root.path().join("data"), Path::to_path_buf);
+        // a node of several: provisioning and the CLI go to the database they share
+        if let Some((_, url)) = extra_env.iter().find(|(k, _)| *k == "MIRA__DATABASE__URL") {
+            given_database(&data_dir, Some(url));
+        }
         let log_path = root.path().join("mira.log");
         let mut server = Server {
             data_dir,
@@ -383,6 +486,9 @@ impl Server {
             if name.to_string_lossy().starts_with("MIRA") {
                 command.env_remove(name);
             }
+        }
+        if let Some(url) = database_url(&self.data_dir) {
+            command.env("MIRA__DATABASE__URL", url);
         }
         command
             .env("MIRA_LOG", "info,sqlx=warn")
@@ -517,6 +623,9 @@ impl Server {
     /// `mira ls <level> --format json` on this data directory.
     pub fn ls(&self, level: &str) -> serde_json::Value {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mira"));
+        if let Some(url) = database_url(&self.data_dir) {
+            command.env("MIRA__DATABASE__URL", url);
+        }
         command
             .env("MIRA_LOG", "warn")
             .arg("--data-dir")
@@ -530,15 +639,12 @@ impl Server {
 
     /// Every instance row of the catalogue, read through `mira_store::Catalogue`.
     pub fn instances(&self) -> Vec<mira_store::InstanceLocation> {
-        let path = self.data_dir.join("catalogue.sqlite");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("tokio runtime");
         runtime.block_on(async {
-            let catalogue = mira_store::Catalogue::open(&path)
-                .await
-                .expect("open the catalogue");
+            let catalogue = open_catalogue(&self.data_dir).await;
             let rows = catalogue
                 .all_instance_locations()
                 .await
@@ -1317,6 +1423,9 @@ pub fn mira_cli(data_dir: &Path, args: &[&str]) -> String {
         if name.to_string_lossy().starts_with("MIRA") {
             command.env_remove(name);
         }
+    }
+    if let Some(url) = database_url(data_dir) {
+        command.env("MIRA__DATABASE__URL", url);
     }
     command.arg("--data-dir").arg(data_dir).args(args);
     let out = run(command, Duration::from_secs(60));
