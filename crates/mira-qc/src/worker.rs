@@ -155,7 +155,7 @@ async fn run(
     let mut touched: HashSet<String> = HashSet::new();
     // what a restart, a crash, a dead node or a lagging subscription left unchecked
     let mut backlog: VecDeque<Job> = VecDeque::new();
-    catch_up(&archive, &mut backlog, None).await;
+    catch_up(&archive, &mut backlog, None, None).await;
     let tick = (config.settle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
     let mut ticker = tokio::time::interval(tick);
     let mut flush_ticker = tokio::time::interval(FLUSH_EVERY);
@@ -179,7 +179,7 @@ async fn run(
                 }
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "qc: fell behind the ingest pipeline; catching up from the catalogue");
-                    catch_up(&archive, &mut backlog, None).await;
+                    catch_up(&archive, &mut backlog, None, None).await;
                 }
                 Err(RecvError::Closed) => break,
             },
@@ -190,8 +190,10 @@ async fn run(
             }
             _ = flush_ticker.tick(), if !done.is_empty() => flush(&store, &mut done).await,
             _ = catch_up_ticker.tick() => {
+                // what was stored in the last day and has had time to be checked by its node
                 let older_than = mira_store::db::now_minus(catch_up_every.as_secs());
-                catch_up(&archive, &mut backlog, Some(&older_than)).await;
+                let newer_than = mira_store::db::now_minus(RECENT_SECS);
+                catch_up(&archive, &mut backlog, Some(&newer_than), Some(&older_than)).await;
             }
             Some((sop, _study, key)) = async { backlog.pop_front() }, if !backlog.is_empty() => {
                 instance_qc(&archive, &config, &key, &sop, &mut done).await;
@@ -309,11 +311,15 @@ async fn mark_checked(
     Ok(())
 }
 
-/// Queues the stored instances that have no QC result (stored before `older_than`, when
-/// given).
+/// How far back the periodic catch-up looks (the one at start looks at everything).
+const RECENT_SECS: u64 = 24 * 3600;
+
+/// Queues the stored instances that have no QC result (stored between `newer_than` and
+/// `older_than`, when given).
 async fn catch_up(
     archive: &mira_store::Archive,
     backlog: &mut VecDeque<Job>,
+    newer_than: Option<&str>,
     older_than: Option<&str>,
 ) {
     let pool = archive.catalogue.pool();
@@ -322,10 +328,11 @@ async fn catch_up(
          FROM instances i JOIN series se ON i.series_pk = se.id JOIN studies st ON se.study_pk = st.id
          WHERE NOT EXISTS (SELECT 1 FROM qc_results r
                            WHERE r.level = 'instance' AND r.subject_uid = i.sop_instance_uid)
-           AND ($1 IS NULL OR i.received_at < $1)
+           AND ($1 IS NULL OR i.received_at < $1) AND ($2 IS NULL OR i.received_at >= $2)
          ORDER BY i.id",
     )
     .bind(older_than)
+    .bind(newer_than)
     .fetch_all(pool)
     .await;
     match unchecked {

@@ -270,17 +270,15 @@ impl Archive {
                     }
                 })
             });
-            accepted.sort_by(|a, b| {
-                let key = |x: &InstanceAttributes| {
-                    (
-                        x.patient.patient_id.clone(),
-                        x.study.study_instance_uid.clone(),
-                        x.series.series_instance_uid.clone(),
-                        x.sop_instance_uid.clone(),
-                    )
-                };
-                key(&a.0).cmp(&key(&b.0))
-            });
+            fn lock_order(x: &InstanceAttributes) -> (&str, &str, &str, &str) {
+                (
+                    &x.patient.patient_id,
+                    &x.study.study_instance_uid,
+                    &x.series.series_instance_uid,
+                    &x.sop_instance_uid,
+                )
+            }
+            accepted.sort_by(|a, b| lock_order(&a.0).cmp(&lock_order(&b.0)));
             for (attributes, key, dataset_offset, size_bytes, received_from, site) in &accepted {
                 let location = NewLocation {
                     key,

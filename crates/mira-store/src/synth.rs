@@ -721,6 +721,23 @@ pub struct TemplateBlob {
     pub transfer_syntax_uid: String,
 }
 
+/// A template per modality that points at no file: for tests and measurements of the
+/// catalogue alone, which never read a blob.
+pub fn placeholder_templates() -> std::collections::HashMap<&'static str, TemplateBlob> {
+    MODALITIES
+        .iter()
+        .map(|m| {
+            let blob = TemplateBlob {
+                blob_key: format!("{:064x}", m.modality.len()),
+                dataset_offset: 132,
+                size_bytes: 1000,
+                transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+            };
+            (m.modality, blob)
+        })
+        .collect()
+}
+
 /// What [`Catalogue::insert_synthetic`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SynthSummary {

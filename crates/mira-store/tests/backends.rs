@@ -4,28 +4,15 @@
 //! names, date ranges, Modalities in Study, numbers, site filters, paging) returns the same
 //! matches in the same order, with the same counts, and the listings agree.
 
-use std::collections::HashMap;
-
 use dicom_dictionary_std::tags;
 use mira_store::Catalogue;
 use mira_store::db::{Backend, PoolSettings};
 use mira_store::query::{Level, Query, QueryOptions, SiteFilter};
-use mira_store::synth::{MODALITIES, Synth, SynthSpec, TemplateBlob};
+use mira_store::synth::{Synth, SynthSpec};
 
 async fn fill(catalogue: &Catalogue) {
     // rows only: these tests never read blobs
-    let templates: HashMap<&'static str, TemplateBlob> = MODALITIES
-        .iter()
-        .map(|m| {
-            let blob = TemplateBlob {
-                blob_key: format!("{:064x}", m.modality.len()),
-                dataset_offset: 132,
-                size_bytes: 1000,
-                transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
-            };
-            (m.modality, blob)
-        })
-        .collect();
+    let templates = mira_store::synth::placeholder_templates();
     let synth = Synth::new(SynthSpec {
         studies: 300,
         series_per_study: 3,

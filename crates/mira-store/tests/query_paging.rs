@@ -2,12 +2,10 @@
 //! return every match exactly once, in the same order as the query without paging. This once
 //! failed for ModalitiesInStudy: SQLite 3.51 applied OFFSET before a correlated EXISTS.
 
-use std::collections::HashMap;
-
 use dicom_dictionary_std::tags;
 use mira_store::Catalogue;
 use mira_store::query::{Level, Query};
-use mira_store::synth::{MODALITIES, Synth, SynthSpec, TemplateBlob};
+use mira_store::synth::{Synth, SynthSpec};
 
 async fn catalogue(dir: &std::path::Path) -> Catalogue {
     // the PostgreSQL pass of scripts/test runs this suite on PostgreSQL
@@ -24,18 +22,7 @@ async fn catalogue(dir: &std::path::Path) -> Catalogue {
             .unwrap(),
     };
     // rows only: these tests never read blobs
-    let templates: HashMap<&'static str, TemplateBlob> = MODALITIES
-        .iter()
-        .map(|m| {
-            let blob = TemplateBlob {
-                blob_key: format!("{:064x}", m.modality.len()),
-                dataset_offset: 132,
-                size_bytes: 1000,
-                transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
-            };
-            (m.modality, blob)
-        })
-        .collect();
+    let templates = mira_store::synth::placeholder_templates();
     let synth = Synth::new(SynthSpec {
         studies: 600,
         series_per_study: 4,

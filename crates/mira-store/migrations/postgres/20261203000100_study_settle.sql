@@ -7,7 +7,12 @@
 ALTER TABLE studies ADD COLUMN qc_done_for TEXT;
 ALTER TABLE studies ADD COLUMN qc_claimed_by TEXT;
 ALTER TABLE studies ADD COLUMN qc_lease_until TEXT;
-CREATE INDEX studies_updated ON studies (updated_at);
+-- the studies due for QC, in the order they settled: only those, so that the claim each node
+-- makes every few seconds does not walk the whole archive
+CREATE INDEX studies_qc_due ON studies (updated_at)
+    WHERE qc_done_for IS NULL OR qc_done_for < updated_at;
+-- the periodic catch-up on instances no node checked looks at the recent ones only
+CREATE INDEX instances_received ON instances (received_at);
 
 -- studies already checked since their last instance need nothing more
 UPDATE studies SET qc_done_for = updated_at

@@ -1418,16 +1418,8 @@ pub fn create_token(data_dir: &Path, user: &str) -> String {
 
 /// Runs `mira --data-dir DATA_DIR ARGS...` to success; its standard output.
 pub fn mira_cli(data_dir: &Path, args: &[&str]) -> String {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mira"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("MIRA") {
-            command.env_remove(name);
-        }
-    }
-    if let Some(url) = database_url(data_dir) {
-        command.env("MIRA__DATABASE__URL", url);
-    }
-    command.arg("--data-dir").arg(data_dir).args(args);
+    let mut command = mira_command(data_dir);
+    command.args(args);
     let out = run(command, Duration::from_secs(60));
     out.assert_success();
     out.stdout
