@@ -107,8 +107,21 @@ pub async fn connect(url: &str, settings: PoolSettings) -> Result<AnyPool, Store
 }
 
 /// The URL of the SQLite file at `path` (created if missing).
+///
+/// The path is made absolute (`sqlite:///…`: a relative `sqlite://Data/x` would read `Data` as
+/// a host name, which URL parsing lower-cases) and the characters a URL gives a meaning to are
+/// percent-encoded (sqlx decodes them back).
 pub fn sqlite_url(path: &std::path::Path) -> String {
-    format!("sqlite://{}?mode=rwc", path.display())
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut encoded = String::new();
+    for c in absolute.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' | ' ' => encoded.push_str(&format!("%{:02X}", c as u32)),
+            c => encoded.push(c),
+        }
+    }
+    let slash = if encoded.starts_with('/') { "" } else { "/" };
+    format!("sqlite://{slash}{encoded}?mode=rwc")
 }
 
 /// A database URL without its password, for logs and errors.
@@ -318,6 +331,25 @@ mod tests {
             "postgres://mira:***@db:5432/mira"
         );
         assert_eq!(redact("postgres://db/mira"), "postgres://db/mira");
+    }
+
+    #[tokio::test]
+    async fn sqlite_files_open_at_their_own_path_whatever_its_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("Data Dir%20#1?x");
+        std::fs::create_dir_all(&odd).unwrap();
+        let file = odd.join("catalogue.sqlite");
+        let pool = connect(&sqlite_url(&file), PoolSettings::default())
+            .await
+            .unwrap();
+        pool.close().await;
+        assert!(file.is_file(), "{}", sqlite_url(&file));
+        // a relative path keeps its case (not read as a host name)
+        let url = sqlite_url(std::path::Path::new("Upper/catalogue.sqlite"));
+        assert!(
+            url.starts_with("sqlite:///") && url.contains("/Upper/catalogue.sqlite"),
+            "{url}"
+        );
     }
 
     #[test]
