@@ -138,19 +138,13 @@ fn decimal(value: f64, places: usize) -> Result<NumericValue, AnalyzerError> {
 }
 
 fn lung_rads_code(category: &str) -> Code {
-    match category {
-        "0" => mira_codes::LUNG_RADS_0.code(),
-        "1" => mira_codes::LUNG_RADS_1.code(),
-        "2" => mira_codes::LUNG_RADS_2.code(),
-        "3" => mira_codes::LUNG_RADS_3.code(),
-        "4A" => mira_codes::LUNG_RADS_4A.code(),
-        "4B" => mira_codes::LUNG_RADS_4B.code(),
-        "4X" => mira_codes::LUNG_RADS_4X.code(),
+    match mira_codes::lung_rads(category) {
+        Some(code) => code.code(),
         // another profile (Fleischner): its category as text in the private scheme
-        other => Code::new(
-            format!("CAT-{other}"),
+        None => Code::new(
+            format!("CAT-{category}"),
             mira_codes::SCHEME,
-            format!("Category {other}"),
+            format!("Category {category}"),
         ),
     }
 }

@@ -32,19 +32,16 @@ use crate::{DrGrade, Finding, FindingSource, Language, Laterality, ReportError, 
 pub const SERIES_NUMBER: i32 = 9902;
 
 fn lung_rads_code(category: &str) -> Code {
-    match category.trim().to_ascii_uppercase().as_str() {
-        "0" => mira_codes::LUNG_RADS_0.code(),
-        "1" => mira_codes::LUNG_RADS_1.code(),
-        "2" => mira_codes::LUNG_RADS_2.code(),
-        "3" => mira_codes::LUNG_RADS_3.code(),
-        "4A" => mira_codes::LUNG_RADS_4A.code(),
-        "4B" => mira_codes::LUNG_RADS_4B.code(),
-        "4X" => mira_codes::LUNG_RADS_4X.code(),
-        other => Code::new(
-            format!("LRADS-{other}"),
-            mira_codes::SCHEME,
-            format!("Lung-RADS {other}"),
-        ),
+    match mira_codes::lung_rads(category) {
+        Some(code) => code.code(),
+        None => {
+            let other = category.trim().to_ascii_uppercase();
+            Code::new(
+                format!("LRADS-{other}"),
+                mira_codes::SCHEME,
+                format!("Lung-RADS {other}"),
+            )
+        }
     }
 }
 

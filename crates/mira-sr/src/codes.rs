@@ -232,6 +232,22 @@ pub mod mira {
     /// Lung-RADS category 4X.
     pub const LUNG_RADS_4X: StaticCode = c("LRADS-4X", "99MIRA", "Lung-RADS 4X");
 
+    /// The code of a Lung-RADS category (`0`, `1`, `2`, `3`, `4A`, `4B`, `4X`, in any case),
+    /// or `None` for anything else (another profile's category): the one mapping the
+    /// analyzer's draft SR and the signed report's SR share.
+    pub fn lung_rads(category: &str) -> Option<StaticCode> {
+        Some(match category.trim().to_ascii_uppercase().as_str() {
+            "0" => LUNG_RADS_0,
+            "1" => LUNG_RADS_1,
+            "2" => LUNG_RADS_2,
+            "3" => LUNG_RADS_3,
+            "4A" => LUNG_RADS_4A,
+            "4B" => LUNG_RADS_4B,
+            "4X" => LUNG_RADS_4X,
+            _ => return None,
+        })
+    }
+
     /// Nodule attenuation type (concept name).
     pub const ATTENUATION_TYPE: StaticCode = c("NOD-ATTEN", "99MIRA", "Nodule attenuation type");
     /// A solid nodule.
@@ -269,4 +285,33 @@ pub mod mira {
     /// Fundus photography for DR screening (a procedure reported).
     pub const FUNDUS_DR_SCREENING: StaticCode =
         c("FUNDUS-DR", "99MIRA", "Fundus photography for DR screening");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mira;
+
+    #[test]
+    fn lung_rads_categories_have_one_code_each_and_nothing_else_has_one() {
+        let cases = [
+            ("0", Some("LRADS-0")),
+            ("1", Some("LRADS-1")),
+            ("2", Some("LRADS-2")),
+            ("3", Some("LRADS-3")),
+            ("4A", Some("LRADS-4A")),
+            ("4a", Some("LRADS-4A")),
+            (" 4B ", Some("LRADS-4B")),
+            ("4X", Some("LRADS-4X")),
+            ("4", None),
+            ("S", None),
+            ("", None),
+        ];
+        for (category, expected) in cases {
+            assert_eq!(
+                mira::lung_rads(category).map(|c| c.code().value.to_string()),
+                expected.map(str::to_string),
+                "{category:?}"
+            );
+        }
+    }
 }
